@@ -1,0 +1,1 @@
+"""buurtlens: qualitative analysis of Dutch conversation transcripts."""

@@ -1,0 +1,51 @@
+"""Atomic writes: a crashed run never leaves a half-written file that a later stage would accept."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; move it into place only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def _write_with(path: Path, write: Callable[[Path], Any]) -> None:
+    with atomic_path(path) as tmp:
+        write(tmp)
+
+
+def write_parquet(df: pd.DataFrame, path: Path) -> None:
+    _write_with(path, lambda tmp: df.to_parquet(tmp, index=False))
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    _write_with(path, lambda tmp: df.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n"))
+
+
+def write_text(text: str, path: Path) -> None:
+    _write_with(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_json(obj: Any, path: Path) -> None:
+    write_text(json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=False) + "\n", path)

@@ -1,0 +1,72 @@
+"""Read `params.yaml` once and hand each stage its section as a frozen dataclass."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PARAMS_FILE = REPO_ROOT / "params.yaml"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Paths:
+    transcripts: Path
+    annotations: Path
+    processed: Path
+    turns: Path
+    ingest_report: Path
+    tokens: Path
+    sentences: Path
+    nlp_meta: Path
+    metrics: Path
+    gemeenten: Path
+    rollen: Path
+    allowlist: Path
+
+
+@dataclass(frozen=True)
+class IngestParams:
+    strict: bool = False
+    ignore: tuple[str, ...] = ("README.md",)
+    max_file_mb: float = 20.0
+    max_line_chars: int = 100_000
+    n_process: int = 1
+
+
+@dataclass(frozen=True)
+class NlpParams:
+    model: str = "nl_core_news_sm"
+    batch_size: int = 256
+    n_process: int = 1
+
+
+def read_params(path: Path = PARAMS_FILE) -> dict[str, Any]:
+    """The whole `params.yaml` as a dict."""
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def section(cls: type[T], values: dict[str, Any] | None) -> T:
+    """Build a params dataclass from a `params.yaml` section, rejecting unknown keys."""
+    values = dict(values or {})
+    known = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"params.yaml: unknown key(s) for {cls.__name__}: {', '.join(unknown)}")
+    for name, value in values.items():
+        if isinstance(value, list):
+            values[name] = tuple(value)
+    return cls(**values)
+
+
+def paths(params: dict[str, Any], root: Path = REPO_ROOT) -> Paths:
+    """The `paths` section, resolved against the repository root."""
+    raw = section(Paths, params["paths"])
+    return Paths(**{f.name: root / getattr(raw, f.name) for f in dataclasses.fields(Paths)})
