@@ -1,0 +1,201 @@
+"""Stage `ingest`: read, validate and pseudonymise every transcript into one table of turns.
+
+Every file found below the transcripts folder gets one entry in the ingestion report, with its
+status (read / skipped / rejected), its turn count and every error and warning with its line.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import sys
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm import tqdm
+
+from pipeline import io, pseudonymise
+from pipeline.params import IngestParams, Paths, paths, read_params, section
+from pipeline.readers import Found, ParsedTranscript, Problem, ReaderConfig, discover, \
+    load_reader_config, read_transcript
+from pipeline.schemas import Turns
+
+log = logging.getLogger("buurtlens.ingest")
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What ingest learned about one file: its report entry and, when read, its turns."""
+
+    entry: dict[str, Any]
+    turns: pd.DataFrame | None
+    content_hash: str | None
+
+
+def _problems(problems: Iterable[Problem]) -> list[dict[str, Any]]:
+    return [{"line": p.line, "message": p.message} for p in problems]
+
+
+def turn_rows(rel: str, parsed: ParsedTranscript, speakers: Sequence[str],
+              texts: Sequence[str], sessie: str) -> pd.DataFrame:
+    """The turns of one parsed transcript as a `Turns` table (texts already pseudonymised)."""
+    meta = parsed.meta
+    return pd.DataFrame({
+        Turns.source: rel,
+        Turns.turn: [t.turn for t in parsed.turns],
+        Turns.line: [t.line for t in parsed.turns],
+        Turns.gemeente: meta.gemeente,
+        Turns.datum: meta.datum,
+        Turns.jaar: meta.jaar,
+        Turns.sessie: sessie,
+        Turns.speaker: list(speakers),
+        Turns.role: [t.role for t in parsed.turns],
+        Turns.timestamp: [t.timestamp for t in parsed.turns],
+        Turns.text: list(texts),
+    })
+
+
+def process_file(found: Found, reader: ReaderConfig, deidentifier: Any | None,
+                 allowlist: Any | None) -> FileResult:
+    """Read one file, validate it and (when a de-identifier is given) pseudonymise its turns."""
+    entry: dict[str, Any] = {"source": found.rel, "status": "skipped", "turns": 0,
+                             "errors": [], "warnings": []}
+    if found.status == "skipped":
+        entry["reason"] = found.reason
+        return FileResult(entry, None, None)
+    parsed = read_transcript(found.path, reader)
+    entry["warnings"] = _problems(parsed.warnings)
+    if parsed.sidecar:
+        entry["sidecar"] = parsed.sidecar
+    if parsed.errors:
+        entry.update(status="rejected", errors=_problems(parsed.errors))
+        return FileResult(entry, None, parsed.content_hash)
+    entry.update(status="read", turns=len(parsed.turns), gemeente=parsed.meta.gemeente,
+                 datum=parsed.meta.datum)
+    if deidentifier is None:
+        return FileResult(entry, None, parsed.content_hash)
+    labels = [t.speaker for t in parsed.turns]
+    known = list(dict.fromkeys([*labels, *parsed.meta.deelnemers]))
+    texts, speakers = pseudonymise.pseudonymise_session(
+        [parsed.meta.sessie, *(t.text for t in parsed.turns)], labels, known,
+        deidentifier=deidentifier, allowlist=allowlist)
+    frame = turn_rows(found.rel, parsed, speakers, texts[1:], texts[0])
+    return FileResult(entry, frame, parsed.content_hash)
+
+
+def flag_duplicates(results: list[FileResult]) -> list[FileResult]:
+    """Skip a transcript whose content equals an earlier one, saying which one it repeats."""
+    first_seen: dict[str, str] = {}
+    flagged = []
+    for res in results:
+        if res.content_hash is None or res.entry["status"] != "read":
+            flagged.append(res)
+            continue
+        original = first_seen.setdefault(res.content_hash, res.entry["source"])
+        if original == res.entry["source"]:
+            flagged.append(res)
+            continue
+        entry = {**res.entry, "status": "skipped", "turns": 0,
+                 "reason": f"duplicaat van {original} (zelfde inhoud)"}
+        entry["warnings"] = [*res.entry["warnings"],
+                             {"line": None, "message": f"zelfde inhoud als {original}; niet dubbel geteld"}]
+        flagged.append(FileResult(entry, None, res.content_hash))
+    return flagged
+
+
+def build_report(results: Sequence[FileResult]) -> dict[str, Any]:
+    """The ingestion report: one entry per file found, plus totals that add up."""
+    files = [r.entry for r in results]
+    totals = {
+        "files": len(files),
+        **{s: sum(f["status"] == s for f in files) for s in ("read", "skipped", "rejected")},
+        "turns": sum(f["turns"] for f in files),
+        "errors": sum(len(f["errors"]) for f in files),
+        "warnings": sum(len(f["warnings"]) for f in files),
+        "duplicates": sum("duplicaat" in (f.get("reason") or "") for f in files),
+    }
+    return {"files": files, "totals": totals}
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _process_in_worker(found: Found) -> FileResult:
+    return process_file(found, _WORKER["reader"], _WORKER["deidentifier"], _WORKER["allowlist"])
+
+
+def process_all(found: Sequence[Found], reader: ReaderConfig, deidentifier: Any | None,
+                allowlist: Any | None, n_process: int = 1) -> list[FileResult]:
+    """Process every file, in file order, over `n_process` processes."""
+    progress = dict(total=len(found), desc="ingest", unit="file", disable=None, mininterval=2)
+    if n_process <= 1 or len(found) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [process_file(f, reader, deidentifier, allowlist) for f in tqdm(found, **progress)]
+    # Forked workers share the parent's de-identifier (its lookup tables take seconds to load).
+    _WORKER.update(reader=reader, deidentifier=deidentifier, allowlist=allowlist)
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=n_process, mp_context=ctx) as pool:
+        return list(tqdm(pool.map(_process_in_worker, found, chunksize=1), **progress))
+
+
+def check(root: Path, reader: ReaderConfig, ignore: Iterable[str]) -> dict[str, Any]:
+    """Validate every transcript below `root` without pseudonymising or writing anything."""
+    found = discover(root, ignore)
+    return build_report(flag_duplicates([process_file(f, reader, None, None) for f in found]))
+
+
+def ingest(root: Path, reader: ReaderConfig, cfg: IngestParams, deidentifier: Any,
+           allowlist: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """All turns below `root`, pseudonymised, and the ingestion report."""
+    found = discover(root, cfg.ignore)
+    results = flag_duplicates(process_all(found, reader, deidentifier, allowlist, cfg.n_process))
+    frames = [r.turns for r in results if r.turns is not None]
+    turns = pd.concat(frames, ignore_index=True) if frames else empty_turns()
+    return Turns.validate(turns), build_report(results)
+
+
+def empty_turns() -> pd.DataFrame:
+    """A `Turns` table with no rows."""
+    columns = Turns.to_schema().columns
+    return pd.DataFrame({c: pd.Series(dtype="int64" if c in ("turn", "line", "jaar") else "str")
+                         for c in columns})
+
+
+def reader_config(p: Paths, cfg: IngestParams) -> ReaderConfig:
+    return load_reader_config(p.gemeenten, p.rollen, cfg.max_file_mb, cfg.max_line_chars)
+
+
+def run(p: Paths, cfg: IngestParams) -> dict[str, Any]:
+    """Ingest `p.transcripts` and write the turns table and report; returns the report."""
+    reader = reader_config(p, cfg)
+    deidentifier = pseudonymise.load_deidentifier()
+    allowlist = pseudonymise.load_allowlist(p.allowlist, p.gemeenten)
+    turns, report = ingest(p.transcripts, reader, cfg, deidentifier, allowlist)
+    io.write_json(report, p.ingest_report)
+    totals = report["totals"]
+    log.info("%d files: %d read, %d skipped, %d rejected; %d turns", totals["files"],
+             totals["read"], totals["skipped"], totals["rejected"], totals["turns"])
+    for entry in report["files"]:
+        for err in entry["errors"]:
+            log.warning("%s:%s: %s", entry["source"], err["line"] or "-", err["message"])
+    if cfg.strict and totals["rejected"]:
+        raise SystemExit(f"ingest: {totals['rejected']} file(s) rejected and strict mode is on; "
+                         f"see {p.ingest_report}")
+    io.write_parquet(turns, p.turns)
+    return report
+
+
+def main(strict: bool | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
+    params = read_params()
+    cfg = section(IngestParams, params.get("ingest"))
+    if strict is not None:
+        cfg = IngestParams(**{**cfg.__dict__, "strict": strict})
+    run(paths(params), cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Shared fixtures: small fixture corpora, the fallback spaCy pipeline, one de-identifier per run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline.params import REPO_ROOT, paths, read_params
+
+TEST_DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def repo_paths():
+    return paths(read_params())
+
+
+@pytest.fixture(scope="session")
+def fallback_nlp():
+    """The blank Dutch pipeline the stage falls back to (the model name does not exist)."""
+    from pipeline.nlp import load_pipeline
+
+    return load_pipeline("buurtlens_no_such_model")
+
+
+@pytest.fixture(scope="session")
+def deidentifier():
+    """deduce, loaded once per test run (its lookup tables were built by `make setup`)."""
+    from pipeline.pseudonymise import load_deidentifier
+
+    return load_deidentifier()
+
+
+@pytest.fixture(scope="session")
+def allowlist(repo_paths):
+    from pipeline.pseudonymise import load_allowlist
+
+    return load_allowlist(repo_paths.allowlist, repo_paths.gemeenten)
+
+
+def make_turns(texts: list[str], source: str = "a/sessie.txt") -> pd.DataFrame:
+    """A literal `Turns` table for unit tests."""
+    n = len(texts)
+    return pd.DataFrame({
+        "source": [source] * n, "turn": list(range(1, n + 1)), "line": list(range(1, n + 1)),
+        "gemeente": ["Voorst"] * n, "datum": ["2025-03-01"] * n, "jaar": [2025] * n,
+        "sessie": ["Pitstop"] * n, "speaker": [f"[PERSOON-{i % 2 + 1}]" for i in range(n)],
+        "role": ["bewoner"] * n, "timestamp": [None] * n, "text": texts,
+    })
+
+
+__all__ = ["REPO_ROOT", "TEST_DATA", "make_turns"]
