@@ -1,7 +1,10 @@
-"""Shared fixtures: small fixture corpora, the fallback spaCy pipeline, one de-identifier per run."""
+"""Shared fixtures: fixture corpora, the fallback spaCy pipeline, one de-identifier per run."""
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -43,12 +46,38 @@ def allowlist(repo_paths):
 def make_turns(texts: list[str], source: str = "a/sessie.txt") -> pd.DataFrame:
     """A literal `Turns` table for unit tests."""
     n = len(texts)
-    return pd.DataFrame({
-        "source": [source] * n, "turn": list(range(1, n + 1)), "line": list(range(1, n + 1)),
-        "gemeente": ["Voorst"] * n, "datum": ["2025-03-01"] * n, "jaar": [2025] * n,
-        "sessie": ["Pitstop"] * n, "speaker": [f"[PERSOON-{i % 2 + 1}]" for i in range(n)],
-        "role": ["bewoner"] * n, "timestamp": [None] * n, "text": texts,
-    })
+    return pd.DataFrame(
+        {
+            "source": [source] * n,
+            "turn": list(range(1, n + 1)),
+            "line": list(range(1, n + 1)),
+            "gemeente": ["Voorst"] * n,
+            "datum": ["2025-03-01"] * n,
+            "jaar": [2025] * n,
+            "sessie": ["Pitstop"] * n,
+            "speaker": [f"[PERSOON-{i % 2 + 1}]" for i in range(n)],
+            "role": ["bewoner"] * n,
+            "timestamp": [None] * n,
+            "text": texts,
+        }
+    )
 
 
-__all__ = ["REPO_ROOT", "TEST_DATA", "make_turns"]
+__all__ = ["REPO_ROOT", "TEST_DATA", "make_turns", "no_hang"]
+
+
+@contextmanager
+def no_hang(seconds: int = 10) -> Iterator[None]:
+    """Fail a block that runs for more than `seconds`: FORMAT.md wants a verdict on pathological
+    files, never a hang. A guard against catastrophic regexes, not a speed target."""
+
+    def _timeout(*_: object) -> None:
+        raise TimeoutError(f"no verdict after {seconds} s: pathological input must not hang")
+
+    previous = signal.signal(signal.SIGALRM, _timeout)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
