@@ -31,9 +31,11 @@ def format_report(report: dict) -> str:
                 where = f"regel {item['line']}" if item["line"] else "bestand"
                 lines.append(f"  {kind}, {where}: {item['message']}")
     t = report["totals"]
-    lines.append(f"{t['files']} bestanden: {t['read']} gelezen, {t['skipped']} overgeslagen, "
-                 f"{t['rejected']} afgewezen; {t['turns']} beurten, {t['errors']} fouten, "
-                 f"{t['warnings']} waarschuwingen")
+    lines.append(
+        f"{t['files']} bestanden: {t['read']} gelezen, {t['skipped']} overgeslagen, "
+        f"{t['rejected']} afgewezen; {t['turns']} beurten, {t['errors']} fouten, "
+        f"{t['warnings']} waarschuwingen"
+    )
     return "\n".join(lines)
 
 
@@ -47,7 +49,9 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (ingest_report.json).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the report as JSON (ingest_report.json)."
+)
 def check(directory: Path, as_json: bool) -> None:
     """Validate every transcript below DIRECTORY without writing anything.
 
@@ -59,13 +63,18 @@ def check(directory: Path, as_json: bool) -> None:
     cfg = section(IngestParams, params.get("ingest"))
     reader = ingest_stage.reader_config(paths(params), cfg)
     report = ingest_stage.check(directory, reader, cfg.ignore)
-    click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_report(report))
+    click.echo(
+        json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_report(report)
+    )
     sys.exit(1 if report["totals"]["rejected"] else 0)
 
 
 @cli.command()
-@click.option("--strict/--no-strict", default=None,
-              help="Fail when any file is rejected (default: ingest.strict in params.yaml).")
+@click.option(
+    "--strict/--no-strict",
+    default=None,
+    help="Fail when any file is rejected (default: ingest.strict in params.yaml).",
+)
 def ingest(strict: bool | None) -> None:
     """Stage ingest: transcripts -> pseudonymised turns table + ingestion report.
 

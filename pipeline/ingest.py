@@ -20,8 +20,15 @@ from tqdm import tqdm
 
 from pipeline import io, pseudonymise
 from pipeline.params import IngestParams, Paths, paths, read_params, section
-from pipeline.readers import Found, ParsedTranscript, Problem, ReaderConfig, discover, \
-    load_reader_config, read_transcript
+from pipeline.readers import (
+    Found,
+    ParsedTranscript,
+    Problem,
+    ReaderConfig,
+    discover,
+    load_reader_config,
+    read_transcript,
+)
 from pipeline.schemas import Turns
 
 log = logging.getLogger("buurtlens.ingest")
@@ -40,30 +47,39 @@ def _problems(problems: Iterable[Problem]) -> list[dict[str, Any]]:
     return [{"line": p.line, "message": p.message} for p in problems]
 
 
-def turn_rows(rel: str, parsed: ParsedTranscript, speakers: Sequence[str],
-              texts: Sequence[str], sessie: str) -> pd.DataFrame:
+def turn_rows(
+    rel: str, parsed: ParsedTranscript, speakers: Sequence[str], texts: Sequence[str], sessie: str
+) -> pd.DataFrame:
     """The turns of one parsed transcript as a `Turns` table (texts already pseudonymised)."""
     meta = parsed.meta
-    return pd.DataFrame({
-        Turns.source: rel,
-        Turns.turn: [t.turn for t in parsed.turns],
-        Turns.line: [t.line for t in parsed.turns],
-        Turns.gemeente: meta.gemeente,
-        Turns.datum: meta.datum,
-        Turns.jaar: meta.jaar,
-        Turns.sessie: sessie,
-        Turns.speaker: list(speakers),
-        Turns.role: [t.role for t in parsed.turns],
-        Turns.timestamp: [t.timestamp for t in parsed.turns],
-        Turns.text: list(texts),
-    })
+    return pd.DataFrame(
+        {
+            Turns.source: rel,
+            Turns.turn: [t.turn for t in parsed.turns],
+            Turns.line: [t.line for t in parsed.turns],
+            Turns.gemeente: meta.gemeente,
+            Turns.datum: meta.datum,
+            Turns.jaar: meta.jaar,
+            Turns.sessie: sessie,
+            Turns.speaker: list(speakers),
+            Turns.role: [t.role for t in parsed.turns],
+            Turns.timestamp: [t.timestamp for t in parsed.turns],
+            Turns.text: list(texts),
+        }
+    )
 
 
-def process_file(found: Found, reader: ReaderConfig, deidentifier: Any | None,
-                 allowlist: Any | None) -> FileResult:
+def process_file(
+    found: Found, reader: ReaderConfig, deidentifier: Any | None, allowlist: Any | None
+) -> FileResult:
     """Read one file, validate it and (when a de-identifier is given) pseudonymise its turns."""
-    entry: dict[str, Any] = {"source": found.rel, "status": "skipped", "turns": 0,
-                             "errors": [], "warnings": []}
+    entry: dict[str, Any] = {
+        "source": found.rel,
+        "status": "skipped",
+        "turns": 0,
+        "errors": [],
+        "warnings": [],
+    }
     if found.status == "skipped":
         entry["reason"] = found.reason
         return FileResult(entry, None, None)
@@ -74,15 +90,23 @@ def process_file(found: Found, reader: ReaderConfig, deidentifier: Any | None,
     if parsed.errors:
         entry.update(status="rejected", errors=_problems(parsed.errors))
         return FileResult(entry, None, parsed.content_hash)
-    entry.update(status="read", turns=len(parsed.turns), gemeente=parsed.meta.gemeente,
-                 datum=parsed.meta.datum)
+    entry.update(
+        status="read",
+        turns=len(parsed.turns),
+        gemeente=parsed.meta.gemeente,
+        datum=parsed.meta.datum,
+    )
     if deidentifier is None:
         return FileResult(entry, None, parsed.content_hash)
     labels = [t.speaker for t in parsed.turns]
     known = list(dict.fromkeys([*labels, *parsed.meta.deelnemers]))
     texts, speakers = pseudonymise.pseudonymise_session(
-        [parsed.meta.sessie, *(t.text for t in parsed.turns)], labels, known,
-        deidentifier=deidentifier, allowlist=allowlist)
+        [parsed.meta.sessie, *(t.text for t in parsed.turns)],
+        labels,
+        known,
+        deidentifier=deidentifier,
+        allowlist=allowlist,
+    )
     frame = turn_rows(found.rel, parsed, speakers, texts[1:], texts[0])
     return FileResult(entry, frame, parsed.content_hash)
 
@@ -99,10 +123,16 @@ def flag_duplicates(results: list[FileResult]) -> list[FileResult]:
         if original == res.entry["source"]:
             flagged.append(res)
             continue
-        entry = {**res.entry, "status": "skipped", "turns": 0,
-                 "reason": f"duplicaat van {original} (zelfde inhoud)"}
-        entry["warnings"] = [*res.entry["warnings"],
-                             {"line": None, "message": f"zelfde inhoud als {original}; niet dubbel geteld"}]
+        entry = {
+            **res.entry,
+            "status": "skipped",
+            "turns": 0,
+            "reason": f"duplicaat van {original} (zelfde inhoud)",
+        }
+        entry["warnings"] = [
+            *res.entry["warnings"],
+            {"line": None, "message": f"zelfde inhoud als {original}; niet dubbel geteld"},
+        ]
         flagged.append(FileResult(entry, None, res.content_hash))
     return flagged
 
@@ -128,8 +158,13 @@ def _process_in_worker(found: Found) -> FileResult:
     return process_file(found, _WORKER["reader"], _WORKER["deidentifier"], _WORKER["allowlist"])
 
 
-def process_all(found: Sequence[Found], reader: ReaderConfig, deidentifier: Any | None,
-                allowlist: Any | None, n_process: int = 1) -> list[FileResult]:
+def process_all(
+    found: Sequence[Found],
+    reader: ReaderConfig,
+    deidentifier: Any | None,
+    allowlist: Any | None,
+    n_process: int = 1,
+) -> list[FileResult]:
     """Process every file, in file order, over `n_process` processes."""
     progress = dict(total=len(found), desc="ingest", unit="file", disable=None, mininterval=2)
     if n_process <= 1 or len(found) < 2 or "fork" not in multiprocessing.get_all_start_methods():
@@ -147,8 +182,9 @@ def check(root: Path, reader: ReaderConfig, ignore: Iterable[str]) -> dict[str, 
     return build_report(flag_duplicates([process_file(f, reader, None, None) for f in found]))
 
 
-def ingest(root: Path, reader: ReaderConfig, cfg: IngestParams, deidentifier: Any,
-           allowlist: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
+def ingest(
+    root: Path, reader: ReaderConfig, cfg: IngestParams, deidentifier: Any, allowlist: Any
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """All turns below `root`, pseudonymised, and the ingestion report."""
     found = discover(root, cfg.ignore)
     results = flag_duplicates(process_all(found, reader, deidentifier, allowlist, cfg.n_process))
@@ -160,8 +196,9 @@ def ingest(root: Path, reader: ReaderConfig, cfg: IngestParams, deidentifier: An
 def empty_turns() -> pd.DataFrame:
     """A `Turns` table with no rows."""
     columns = Turns.to_schema().columns
-    return pd.DataFrame({c: pd.Series(dtype="int64" if c in ("turn", "line", "jaar") else "str")
-                         for c in columns})
+    return pd.DataFrame(
+        {c: pd.Series(dtype="int64" if c in ("turn", "line", "jaar") else "str") for c in columns}
+    )
 
 
 def reader_config(p: Paths, cfg: IngestParams) -> ReaderConfig:
@@ -176,14 +213,22 @@ def run(p: Paths, cfg: IngestParams) -> dict[str, Any]:
     turns, report = ingest(p.transcripts, reader, cfg, deidentifier, allowlist)
     io.write_json(report, p.ingest_report)
     totals = report["totals"]
-    log.info("%d files: %d read, %d skipped, %d rejected; %d turns", totals["files"],
-             totals["read"], totals["skipped"], totals["rejected"], totals["turns"])
+    log.info(
+        "%d files: %d read, %d skipped, %d rejected; %d turns",
+        totals["files"],
+        totals["read"],
+        totals["skipped"],
+        totals["rejected"],
+        totals["turns"],
+    )
     for entry in report["files"]:
         for err in entry["errors"]:
             log.warning("%s:%s: %s", entry["source"], err["line"] or "-", err["message"])
     if cfg.strict and totals["rejected"]:
-        raise SystemExit(f"ingest: {totals['rejected']} file(s) rejected and strict mode is on; "
-                         f"see {p.ingest_report}")
+        raise SystemExit(
+            f"ingest: {totals['rejected']} file(s) rejected and strict mode is on; "
+            f"see {p.ingest_report}"
+        )
     io.write_parquet(turns, p.turns)
     return report
 

@@ -40,7 +40,9 @@ def write_parquet(df: pd.DataFrame, path: Path) -> None:
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
-    _write_with(path, lambda tmp: df.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n"))
+    _write_with(
+        path, lambda tmp: df.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
+    )
 
 
 def write_text(text: str, path: Path) -> None:

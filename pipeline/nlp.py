@@ -106,16 +106,24 @@ def analyse(
     sent_rows: list[tuple] = []
     progress = tqdm(docs, total=len(turns), desc="nlp", unit="turn", disable=None, mininterval=2)
     for n, (doc, (source, turn, text)) in enumerate(progress, 1):
-        _rows_for_doc(merge_placeholders(doc), text, source, int(turn), backoff, token_rows,
-                      sent_rows)
+        _rows_for_doc(
+            merge_placeholders(doc), text, source, int(turn), backoff, token_rows, sent_rows
+        )
         if n % chunk_turns == 0:
             yield _frames(token_rows, sent_rows)
             token_rows, sent_rows = [], []
     yield _frames(token_rows, sent_rows)
 
 
-def _rows_for_doc(doc: Doc, text: str, source: str, turn: int, backoff: LemmaBackoff | None,
-                  token_rows: list, sent_rows: list) -> None:
+def _rows_for_doc(
+    doc: Doc,
+    text: str,
+    source: str,
+    turn: int,
+    backoff: LemmaBackoff | None,
+    token_rows: list,
+    sent_rows: list,
+) -> None:
     """Append the token and sentence rows of one turn; sentence text is the original turn text."""
     i = 0
     sent_index = 0
@@ -130,9 +138,23 @@ def _rows_for_doc(doc: Doc, text: str, source: str, turn: int, backoff: LemmaBac
             lemma = tok.text if placeholder else tok.lemma_.lower()
             if backoff is not None and not placeholder:
                 lemma = backoff.lemma(tok.lower_)
-            token_rows.append((source, turn, sent_index, i, tok.idx, tok.idx + len(tok), tok.text,
-                               lemma, tok.pos_, tok.is_alpha, tok.is_stop, tok.is_punct,
-                               placeholder))
+            token_rows.append(
+                (
+                    source,
+                    turn,
+                    sent_index,
+                    i,
+                    tok.idx,
+                    tok.idx + len(tok),
+                    tok.text,
+                    lemma,
+                    tok.pos_,
+                    tok.is_alpha,
+                    tok.is_stop,
+                    tok.is_punct,
+                    placeholder,
+                )
+            )
             i += 1
         sent_index += 1
 
@@ -153,8 +175,9 @@ def _frames(token_rows: list, sent_rows: list) -> tuple[pd.DataFrame, pd.DataFra
     return Tokens.validate(tokens), Sentences.validate(sentences)
 
 
-def write_tables(chunks: Iterable[tuple[pd.DataFrame, pd.DataFrame]], tokens_path: Path,
-                 sentences_path: Path) -> tuple[int, int]:
+def write_tables(
+    chunks: Iterable[tuple[pd.DataFrame, pd.DataFrame]], tokens_path: Path, sentences_path: Path
+) -> tuple[int, int]:
     """Stream the chunks into two Parquet files, atomically; returns (tokens, sentences) counts."""
     counts = [0, 0]
     with io.atomic_path(tokens_path) as tok_tmp, io.atomic_path(sentences_path) as sent_tmp:
@@ -184,12 +207,20 @@ def main() -> None:
     turns = Turns.validate(pd.read_parquet(p.turns))
     nlp, info = load_pipeline(cfg.model)
     backoff = LemmaBackoff() if info.fallback else None
-    chunks = analyse(turns, nlp, backoff=backoff, batch_size=cfg.batch_size, n_process=cfg.n_process)
+    chunks = analyse(
+        turns, nlp, backoff=backoff, batch_size=cfg.batch_size, n_process=cfg.n_process
+    )
     n_tokens, n_sents = write_tables(chunks, p.tokens, p.sentences)
     meta = {**asdict(info), "turns": len(turns), "tokens": n_tokens, "sentences": n_sents}
     io.write_json(meta, p.nlp_meta)
-    log.info("%d turns -> %d tokens, %d sentences with %s%s", len(turns), n_tokens, n_sents,
-             info.model, " (fallback)" if info.fallback else "")
+    log.info(
+        "%d turns -> %d tokens, %d sentences with %s%s",
+        len(turns),
+        n_tokens,
+        n_sents,
+        info.model,
+        " (fallback)" if info.fallback else "",
+    )
 
 
 if __name__ == "__main__":

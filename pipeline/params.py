@@ -29,6 +29,12 @@ class Paths:
     gemeenten: Path
     rollen: Path
     allowlist: Path
+    codebook: Path
+    model: Path
+    tagging_metrics: Path
+    tagging_oof: Path
+    tags: Path
+    evidence: Path
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,25 @@ class NlpParams:
     model: str = "nl_core_news_sm"
     batch_size: int = 256
     n_process: int = 1
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    C: float = 2.0
+    min_df: int = 2
+    cue_weight: float = 1.0
+    cv_folds: int = 5
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TagParams:
+    default_threshold: float = 0.5
+    thresholds: dict[str, float] = dataclasses.field(default_factory=dict)
+    evidence_per_theme: int = 3
+
+    def threshold(self, theme: str) -> float:
+        return float(self.thresholds.get(theme, self.default_threshold))
 
 
 def read_params(path: Path = PARAMS_FILE) -> dict[str, Any]:
