@@ -10,12 +10,21 @@ lemma in spaCy's index.
 from __future__ import annotations
 
 from functools import lru_cache
+from importlib import resources
 
+import yaml
 from spacy.lookups import Lookups, load_lookups
 
 POS_ORDER = ("verb", "noun", "adj")
 # stem spelling: final f/s of a stem becomes v/z before -en (geef -> geven, lees -> lezen)
 _VOICED = {"f": "v", "s": "z"}
+
+
+def load_additions() -> dict[str, str]:
+    """Frequent spoken verb forms the lookup table lacks (resources/lemma_aanvullingen.yaml)."""
+    text = resources.files("pipeline.resources").joinpath("lemma_aanvullingen.yaml").read_text(
+        encoding="utf-8")
+    return {str(k): str(v) for k, v in yaml.safe_load(text).items()}
 
 
 class LemmaBackoff:
@@ -26,6 +35,8 @@ class LemmaBackoff:
             "nl", ["lemma_lookup", "lemma_rules", "lemma_exc", "lemma_index"]
         )
         self._lookup = lookups.get_table("lemma_lookup")
+        self._additions = load_additions()
+        self._lemma_values = set(self._lookup.values())
         index = lookups.get_table("lemma_index")
         exc = lookups.get_table("lemma_exc")
         rules = lookups.get_table("lemma_rules")
@@ -38,9 +49,19 @@ class LemmaBackoff:
         return bool(form) and form in self._index[pos]
 
     def _lemma(self, word: str) -> str:
+        if word in self._additions:
+            return self._additions[word]
         if word in self._lookup:
             return self._lookup[word]
-        if not word.isalpha() or any(word in self._index[pos] for pos in POS_ORDER):
+        if not word.isalpha():
+            return word
+        if word not in self._lemma_values:
+            # a bare verb stem ("geef", "zet", "laat") is far more often a verb in speech than the
+            # rare noun the index also lists, unless the lookup uses it as a lemma ("buurt")
+            verb = self._verb_form(word)
+            if verb:
+                return verb
+        if any(word in self._index[pos] for pos in POS_ORDER):
             return word
         for pos in POS_ORDER:
             if word in self._exc[pos]:
