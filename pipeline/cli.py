@@ -9,7 +9,10 @@ from pathlib import Path
 import click
 
 from pipeline import ingest as ingest_stage
+from pipeline import io
 from pipeline import nlp as nlp_stage
+from pipeline import tag as tag_stage
+from pipeline import train as train_stage
 from pipeline.params import IngestParams, paths, read_params, section
 
 STATUS_NL = {"read": "gelezen", "skipped": "overgeslagen", "rejected": "afgewezen"}
@@ -90,6 +93,41 @@ def nlp() -> None:
     Example: buurtlens nlp
     """
     nlp_stage.main()
+
+
+@cli.command()
+def train() -> None:
+    """Stage train: fit the theme tagger on data/raw/annotations and evaluate it.
+
+    Example: buurtlens train && dvc metrics show
+    """
+    train_stage.main()
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for turns.csv, evidence.csv and ingest_report.json.")
+def tag(directory: Path, out_dir: Path) -> None:
+    """Tag every transcript below DIRECTORY with the codebook themes.
+
+    Runs ingest (with pseudonymisation), nlp and tag with the repository's codebook and trained
+    model and writes OUT/turns.csv (one row per turn: source, turn, speaker, role, themes,
+    score_<theme>, text), OUT/evidence.csv and OUT/ingest_report.json. Writes nothing else.
+    Exits with status 1 when any file was rejected; the readable files are still tagged.
+
+    Example: buurtlens tag ~/pitstops-2026 --out results/
+    """
+    turns, evidence, report = tag_stage.tag_folder(directory, read_params())
+    io.write_json(report, out_dir / "ingest_report.json")
+    io.write_csv(turns, out_dir / "turns.csv")
+    io.write_csv(evidence, out_dir / "evidence.csv")
+    totals = report["totals"]
+    click.echo(f"{len(turns)} turns from {totals['read']} files tagged -> {out_dir / 'turns.csv'}",
+               err=True)
+    if totals["rejected"]:
+        click.echo(format_report(report), err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ class Turns(pa.DataFrameModel):
 
     source: Series[str]  # path relative to the transcripts folder, '/' separators
     turn: Series[int] = pa.Field(ge=1)
-    line: Series[int] = pa.Field(ge=1)  # line (text formats) or cue number (captions) where the turn starts
+    line: Series[int] = pa.Field(
+        ge=1
+    )  # line (text formats) or cue number (captions) where the turn starts
     gemeente: Series[str]
     datum: Series[str] = pa.Field(str_matches=r"^\d{4}-\d{2}-\d{2}$")
     jaar: Series[int] = pa.Field(ge=1900, le=2100)
@@ -64,3 +66,50 @@ class Sentences(pa.DataFrameModel):
     class Config:
         strict = True
         unique = ["source", "turn", "sent"]
+
+
+class Annotations(pa.DataFrameModel):
+    """Human coding of turns (`data/raw/annotations/*.csv`); `themes` is ';'-joined."""
+
+    source: Series[str]
+    turn: Series[int] = pa.Field(ge=1)
+    themes: Series[str]
+    coder: Series[str]
+
+    class Config:
+        coerce = True
+        unique = ["source", "turn"]
+
+
+class Tags(pa.DataFrameModel):
+    """One row per turn and theme: the score and the decision (`tag` output)."""
+
+    source: Series[str]
+    turn: Series[int] = pa.Field(ge=1)
+    theme: Series[str]
+    score: Series[float] = pa.Field(ge=0, le=1)
+    decided: Series[bool]
+    rule_hits: Series[int] = pa.Field(ge=0)
+
+    class Config:
+        coerce = True
+        strict = True
+        unique = ["source", "turn", "theme"]
+
+
+class Evidence(pa.DataFrameModel):
+    """Why a theme was decided: words or phrases with offsets into Turns.text (`tag` output)."""
+
+    source: Series[str]
+    turn: Series[int] = pa.Field(ge=1)
+    theme: Series[str]
+    kind: Series[str] = pa.Field(isin=("regel", "model"))  # codebook cue, or learned n-gram
+    cue: Series[str]
+    start: Series[int] = pa.Field(ge=0)
+    end: Series[int] = pa.Field(ge=0)
+    text: Series[str]
+    weight: Series[float]
+
+    class Config:
+        coerce = True
+        strict = True

@@ -1,0 +1,134 @@
+"""Stage `train`: fit the tagger on human-coded turns; evaluate it by grouped cross-validation."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline import io
+from pipeline.annotations import Coding, align, read_annotations
+from pipeline.classifier import ThemeTagger
+from pipeline.codebook import Codebook, load_codebook
+from pipeline.evaluate import agreement_table, best_thresholds, macro_f1, out_of_fold_scores
+from pipeline.params import TagParams, TrainParams, paths, read_params, section
+from pipeline.schemas import Tokens, Turns
+from pipeline.tag import TrainedModel, compute_features, save_model
+
+log = logging.getLogger("buurtlens.train")
+
+
+def make_tagger(codebook: Codebook, cfg: TrainParams) -> ThemeTagger:
+    return ThemeTagger(
+        themes=codebook.ids,
+        C=cfg.C,
+        min_df=cfg.min_df,
+        cue_weight=cfg.cue_weight,
+        random_state=cfg.seed,
+    )
+
+
+def training_set(
+    turns: pd.DataFrame, tokens: pd.DataFrame, codebook: Codebook, coding: Coding
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Model inputs X, 0/1 labels Y and the turns' metadata for every annotated turn."""
+    keys = coding.labels[["source", "turn"]]
+    annotated = turns.merge(keys, on=[Turns.source, Turns.turn], how="inner")
+    wanted = tokens.merge(keys, on=[Tokens.source, Tokens.turn], how="inner")
+    features, _ = compute_features(annotated, wanted, codebook)
+    labels = features[["source", "turn"]].merge(coding.labels, on=["source", "turn"], how="left")
+    return features, labels[list(codebook.ids)], annotated
+
+
+def evaluate_tagger(
+    X: pd.DataFrame,
+    Y: pd.DataFrame,
+    meta: pd.DataFrame,
+    codebook: Codebook,
+    train_cfg: TrainParams,
+    tag_cfg: TagParams,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Grouped cross-validation: by session (the reported figures) and by municipality."""
+    thresholds = {t: tag_cfg.threshold(t) for t in codebook.ids}
+    coded = [t for t in codebook.ids if Y[t].sum() > 0]
+    result: dict[str, Any] = {"thresholds": thresholds}
+    oof = None
+    for name, groups in (("by_session", meta[Turns.source]), ("by_gemeente", meta[Turns.gemeente])):
+        if groups.nunique() < 2 or not coded:
+            result[name] = {"skipped": "fewer than two groups or no coded themes"}
+            continue
+        scores = out_of_fold_scores(
+            X,
+            Y,
+            groups.reset_index(drop=True),
+            lambda: make_tagger(codebook, train_cfg),
+            train_cfg.cv_folds,
+        )
+        table = agreement_table(Y[coded], scores[coded], thresholds)
+        result[name] = {
+            "folds": min(train_cfg.cv_folds, groups.nunique()),
+            "themes": table,
+            "macro_f1": macro_f1(table),
+        }
+        if oof is None:
+            oof = scores
+            result["suggested_thresholds"] = best_thresholds(Y[coded], scores[coded])
+    oof_table = meta[[Turns.source, Turns.turn, Turns.gemeente]].reset_index(drop=True)
+    if oof is not None:
+        for theme in codebook.ids:
+            oof_table[f"truth_{theme}"] = Y[theme].to_numpy()
+            oof_table[f"score_{theme}"] = oof[theme].to_numpy()
+    return result, oof_table
+
+
+def fit_model(turns: pd.DataFrame, tokens: pd.DataFrame, codebook: Codebook,
+              annotations_dir: Path, cfg: TrainParams) -> TrainedModel:
+    """Train on every annotated turn (no evaluation): what `buurtlens tag` does without a model."""
+    annotations, overridden = read_annotations(annotations_dir)
+    coding = align(annotations, turns, codebook.ids, overridden)
+    X, Y, _ = training_set(turns, tokens, codebook, coding)
+    return TrainedModel(make_tagger(codebook, cfg).fit(X, Y), codebook.digest, codebook.version)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    params = read_params()
+    p = paths(params)
+    train_cfg = section(TrainParams, params.get("train"))
+    tag_cfg = section(TagParams, params.get("tag"))
+    codebook = load_codebook(p.codebook)
+    turns = Turns.validate(pd.read_parquet(p.turns))
+    tokens = Tokens.validate(pd.read_parquet(p.tokens))
+    annotations, overridden = read_annotations(p.annotations)
+    coding = align(annotations, turns, codebook.ids, overridden)
+    X, Y, meta = training_set(turns, tokens, codebook, coding)
+    log.info(
+        "training on %d annotated turns from %d sessions", len(X), meta[Turns.source].nunique()
+    )
+    metrics, oof = evaluate_tagger(X, Y, meta, codebook, train_cfg, tag_cfg)
+    tagger = make_tagger(codebook, train_cfg).fit(X, Y)
+    save_model(TrainedModel(tagger, codebook.digest, codebook.version), p.model)
+    metrics = {
+        "codebook": {"version": codebook.version, "digest": codebook.digest},
+        "annotations": {
+            "turns": len(X),
+            "sessions": int(meta[Turns.source].nunique()),
+            "positives": {t: int(Y[t].sum()) for t in codebook.ids},
+            "unmatched": len(coding.unmatched),
+            "unknown_themes": coding.unknown_themes,
+            "overridden": coding.overridden,
+        },
+        **metrics,
+    }
+    for row in coding.unmatched[:20]:
+        log.warning("annotation for %s turn %s matches no turn", row["source"], row["turn"])
+    io.write_json(metrics, p.tagging_metrics)
+    io.write_parquet(oof, p.tagging_oof)
+    session = metrics.get("by_session", {})
+    log.info("macro-F1 (grouped by session): %s", session.get("macro_f1"))
+
+
+if __name__ == "__main__":
+    main()

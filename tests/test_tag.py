@@ -1,0 +1,98 @@
+import pandas as pd
+import pytest
+
+from pipeline.classifier import ThemeTagger
+from pipeline.codebook import load_codebook
+from pipeline.lemmas import LemmaBackoff
+from pipeline.nlp import analyse
+from pipeline.params import REPO_ROOT, TagParams
+from pipeline.tag import TrainedModel, compute_features, tag_corpus, wide_table
+from tests.conftest import make_turns
+
+TEXTS = [
+    "Die van de gemeente bepalen alles, wij worden nooit gehoord.",
+    "Ik zit klem tussen mijn opdrachtgever en de bewoners, twee petten op.",
+    "We geven ze de ruimte en laten het los, zij doen het zelf.",
+    "Zullen we koffie halen?",
+    "Ze luisteren gewoon niet naar ons, het plan lag al klaar.",
+    "Als ik ja zeg moet ik het bij mijn leidinggevende verantwoorden.",
+    "Ik heb ze alleen aan elkaar voorgesteld, de rest deden ze zelf.",
+    "Het regent al de hele week.",
+]
+LABELS = {  # turn -> themes, as a coder would
+    1: {"wij-zij"},
+    2: {"dubbelrol"},
+    3: {"mogelijk-maker"},
+    5: {"wij-zij"},
+    6: {"dubbelrol"},
+    7: {"mogelijk-maker"},
+}
+
+
+@pytest.fixture(scope="module")
+def corpus(fallback_nlp):
+    nlp, _ = fallback_nlp
+    codebook = load_codebook(REPO_ROOT / "codebook.yaml")
+    turns = make_turns(TEXTS)
+    tokens = pd.concat(
+        [t for t, _ in analyse(turns, nlp, backoff=LemmaBackoff())], ignore_index=True
+    )
+    features, _ = compute_features(turns, tokens, codebook)
+    Y = pd.DataFrame(
+        {t: [int(t in LABELS.get(i, set())) for i in turns["turn"]] for t in codebook.ids}
+    )
+    tagger = ThemeTagger(themes=codebook.ids, min_df=1).fit(features, Y)
+    model = TrainedModel(tagger, codebook.digest, codebook.version)
+    return turns, tokens, codebook, model
+
+
+def test_decisions_follow_the_thresholds(corpus):
+    turns, tokens, codebook, model = corpus
+    params = TagParams(thresholds={"wij-zij": 0.3, "dubbelrol": 0.9}, default_threshold=0.5)
+    tags, _ = tag_corpus(turns, tokens, codebook, model, params)
+    assert len(tags) == len(turns) * 3
+    for theme, threshold in (("wij-zij", 0.3), ("dubbelrol", 0.9), ("mogelijk-maker", 0.5)):
+        rows = tags[tags["theme"] == theme]
+        assert (rows["decided"] == (rows["score"] >= threshold)).all()
+    assert tags["score"].between(0, 1).all()
+
+
+def test_training_turns_are_recognised_and_neutral_ones_not(corpus):
+    turns, tokens, codebook, model = corpus
+    tags, _ = tag_corpus(turns, tokens, codebook, model, TagParams())
+    decided = tags[tags["decided"]].groupby("turn")["theme"].agg(set).to_dict()
+    assert decided.get(1) == {"wij-zij"} and decided.get(2) == {"dubbelrol"}
+    assert 4 not in decided and 8 not in decided
+
+
+def test_evidence_points_at_the_words_of_decided_turns(corpus):
+    turns, tokens, codebook, model = corpus
+    tags, evidence = tag_corpus(turns, tokens, codebook, model, TagParams())
+    assert not evidence.empty and set(evidence["kind"]) == {"regel", "model"}
+    decided = set(zip(tags.loc[tags["decided"], "turn"], tags.loc[tags["decided"], "theme"]))
+    for row in evidence.itertuples():
+        assert (row.turn, row.theme) in decided
+        assert TEXTS[row.turn - 1][row.start : row.end] == row.text
+    cues = evidence[(evidence["turn"] == 2) & (evidence["kind"] == "regel")]["text"].tolist()
+    assert "twee petten" in cues
+
+
+def test_wide_table_joins_sorted_themes_and_scores(corpus):
+    turns, tokens, codebook, model = corpus
+    params = TagParams(default_threshold=0.0)  # everything decided: all three ids, sorted
+    tags, _ = tag_corpus(turns, tokens, codebook, model, params)
+    table = wide_table(turns, tags, codebook.ids)
+    assert table["themes"].iloc[0] == "dubbelrol;mogelijk-maker;wij-zij"
+    assert [c for c in table.columns if c.startswith("score_")] == [
+        "score_wij-zij",
+        "score_dubbelrol",
+        "score_mogelijk-maker",
+    ]
+    assert table["text"].tolist() == TEXTS
+
+
+def test_a_model_from_another_codebook_is_refused(corpus):
+    turns, tokens, codebook, model = corpus
+    stale = TrainedModel(model.tagger, "0000", model.codebook_version)
+    with pytest.raises(ValueError, match="another codebook"):
+        tag_corpus(turns, tokens, codebook, stale, TagParams())
