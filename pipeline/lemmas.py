@@ -13,6 +13,7 @@ from functools import lru_cache
 from importlib import resources
 
 import yaml
+from spacy.lang.nl.stop_words import STOP_WORDS
 from spacy.lookups import Lookups, load_lookups
 
 POS_ORDER = ("verb", "noun", "adj")
@@ -51,6 +52,8 @@ class LemmaBackoff:
     def _lemma(self, word: str) -> str:
         if word in self._additions:
             return self._additions[word]
+        if word in STOP_WORDS:  # function words: the tables' guesses are wrong ("met" -> "meten")
+            return word
         if word in self._lookup:
             return self._lookup[word]
         if not word.isalpha():

@@ -35,6 +35,16 @@ class Paths:
     tagging_oof: Path
     tags: Path
     evidence: Path
+    exports: Path
+    agreement_metrics: Path
+    agreement_report: Path
+    aggregate: Path
+    report: Path
+    topics_per_gemeente: Path
+    topics: Path
+    topic_info: Path
+    topics_over_time: Path
+    topics_meta: Path
 
 
 @dataclass(frozen=True)
@@ -55,9 +65,11 @@ class NlpParams:
 
 @dataclass(frozen=True)
 class TrainParams:
-    C: float = 2.0
+    C: float = 16.0
     min_df: int = 2
+    lemma_weight: float = 1.5
     cue_weight: float = 1.0
+    context_weight: float = 1.5
     cv_folds: int = 5
     seed: int = 0
 
@@ -70,6 +82,15 @@ class TagParams:
 
     def threshold(self, theme: str) -> float:
         return float(self.thresholds.get(theme, self.default_threshold))
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    year: int | None = None  # None: the latest year in the data
+    quotes_per_gemeente: int = 3
+    quote_min_words: int = 8  # shorter or longer turns are quoted only when nothing else is there
+    quote_max_words: int = 90
+    topics_per_gemeente: int = 5  # emerging topics shown per gemeente (largest first)
 
 
 def read_params(path: Path = PARAMS_FILE) -> dict[str, Any]:

@@ -25,7 +25,9 @@ def make_tagger(codebook: Codebook, cfg: TrainParams) -> ThemeTagger:
         themes=codebook.ids,
         C=cfg.C,
         min_df=cfg.min_df,
+        lemma_weight=cfg.lemma_weight,
         cue_weight=cfg.cue_weight,
+        context_weight=cfg.context_weight,
         random_state=cfg.seed,
     )
 
@@ -35,9 +37,13 @@ def training_set(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Model inputs X, 0/1 labels Y and the turns' metadata for every annotated turn."""
     keys = coding.labels[["source", "turn"]]
-    annotated = turns.merge(keys, on=[Turns.source, Turns.turn], how="inner")
-    wanted = tokens.merge(keys, on=[Tokens.source, Tokens.turn], how="inner")
-    features, _ = compute_features(annotated, wanted, codebook)
+    # features of whole sessions, so that an annotated turn sees its real neighbours
+    in_sessions = turns[Turns.source].isin(keys["source"])
+    features, _ = compute_features(
+        turns[in_sessions], tokens[tokens[Tokens.source].isin(keys["source"])], codebook
+    )
+    features = features.merge(keys, on=["source", "turn"], how="inner")
+    annotated = features[["source", "turn"]].merge(turns, on=["source", "turn"], how="left")
     labels = features[["source", "turn"]].merge(coding.labels, on=["source", "turn"], how="left")
     return features, labels[list(codebook.ids)], annotated
 

@@ -43,6 +43,8 @@ def toy_data(n_sessions: int = 6, per_session: int = 10):
                     "turn": t + 1,
                     "role": "bewoner",
                     "lemmas": text,
+                    "prev_lemmas": "",
+                    "next_lemmas": "",
                     "lower": text,
                     "cues": [],
                     "n_words": 3,
