@@ -43,8 +43,8 @@ class FileResult:
     content_hash: str | None
 
 
-def _problems(problems: Iterable[Problem]) -> list[dict[str, Any]]:
-    return [{"line": p.line, "message": p.message} for p in problems]
+def _problems(problems: Sequence[Problem], messages: Sequence[str]) -> list[dict[str, Any]]:
+    return [{"line": p.line, "message": m} for p, m in zip(problems, messages, strict=True)]
 
 
 def turn_rows(
@@ -72,7 +72,11 @@ def turn_rows(
 def process_file(
     found: Found, reader: ReaderConfig, deidentifier: Any | None, allowlist: Any | None
 ) -> FileResult:
-    """Read one file, validate it and (when a de-identifier is given) pseudonymise its turns."""
+    """Read one file, validate it and (when a de-identifier is given) pseudonymise its turns.
+
+    With a de-identifier the report's messages are pseudonymised too, in the same session as
+    the turns: a message may quote a line of the transcript.
+    """
     entry: dict[str, Any] = {
         "source": found.rel,
         "status": "skipped",
@@ -84,30 +88,35 @@ def process_file(
         entry["reason"] = found.reason
         return FileResult(entry, None, None)
     parsed = read_transcript(found.path, reader)
-    entry["warnings"] = _problems(parsed.warnings)
+    problems = [*parsed.errors, *parsed.warnings]
     if parsed.sidecar:
         entry["sidecar"] = parsed.sidecar
-    if parsed.errors:
-        entry.update(status="rejected", errors=_problems(parsed.errors))
-        return FileResult(entry, None, parsed.content_hash)
+    status = "rejected" if parsed.errors else "read"
+    turns = parsed.turns if status == "read" else ()
+    if status == "read":
+        entry.update(turns=len(turns), gemeente=parsed.meta.gemeente, datum=parsed.meta.datum)
+    frame = None
+    messages = [p.message for p in problems]
+    if deidentifier is not None:
+        labels = [t.speaker for t in turns]
+        deelnemers = list(parsed.meta.deelnemers) if parsed.meta else []
+        sessie = [parsed.meta.sessie] if status == "read" else []
+        texts, speakers = pseudonymise.pseudonymise_session(
+            [*sessie, *(t.text for t in turns), *messages],
+            labels,
+            list(dict.fromkeys([*labels, *deelnemers])),
+            deidentifier=deidentifier,
+            allowlist=allowlist,
+        )
+        messages = texts[len(texts) - len(messages) :]
+        if status == "read":
+            frame = turn_rows(found.rel, parsed, speakers, texts[1 : 1 + len(turns)], texts[0])
+    n_errors = len(parsed.errors)
     entry.update(
-        status="read",
-        turns=len(parsed.turns),
-        gemeente=parsed.meta.gemeente,
-        datum=parsed.meta.datum,
+        status=status,
+        errors=_problems(problems[:n_errors], messages[:n_errors]),
+        warnings=_problems(problems[n_errors:], messages[n_errors:]),
     )
-    if deidentifier is None:
-        return FileResult(entry, None, parsed.content_hash)
-    labels = [t.speaker for t in parsed.turns]
-    known = list(dict.fromkeys([*labels, *parsed.meta.deelnemers]))
-    texts, speakers = pseudonymise.pseudonymise_session(
-        [parsed.meta.sessie, *(t.text for t in parsed.turns)],
-        labels,
-        known,
-        deidentifier=deidentifier,
-        allowlist=allowlist,
-    )
-    frame = turn_rows(found.rel, parsed, speakers, texts[1:], texts[0])
     return FileResult(entry, frame, parsed.content_hash)
 
 

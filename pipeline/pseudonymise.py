@@ -465,12 +465,50 @@ def _trim_organisation(text: str, start: int, end: int, spans: list[tuple[int, i
 
 
 def _trim_leading_words(text: str, start: int, end: int, common: set[str]) -> int:
-    """New start of a name that deduce extended over an ordinary word ("Dag Karel")."""
+    """New start of a name that deduce extended over an ordinary word ("Dag Karel").
+
+    A capitalised word inside a sentence is kept: there it is part of the name ("met Wiel
+    Hendrix"), even when it is also an ordinary word.
+    """
     while m := re.match(r"([^\W\d_]+)[\s.,!?]+(?=\w)", text[start:end]):
-        if m.group(1).lower() not in common or m.group(1).lower() in _TITLES:
+        word = m.group(1)
+        if word.lower() not in common or word.lower() in _TITLES:
+            break
+        if word[0].isupper() and not _at_sentence_start(text, start):
             break
         start += m.end()
     return start
+
+
+_STOP_LIKE = {
+    "de",
+    "het",
+    "een",
+    "en",
+    "of",
+    "maar",
+    "want",
+    "dus",
+    "die",
+    "dat",
+    "van",
+    "met",
+    "meneer",
+    "mevrouw",
+    "mevr",
+    "dhr",
+    "mw",
+    "dag",
+    "hoi",
+    "hallo",
+    "beste",
+    "lieve",
+}
+
+
+def _at_sentence_start(text: str, start: int) -> bool:
+    before = text[:start].rstrip()
+    return not before or before[-1] in ".!?:\n\"'(["
 
 
 def _is_capitalised_word(text: str, start: int, end: int, common: set[str]) -> bool:
@@ -628,8 +666,58 @@ def annotate_session(
                     if _is_capitalised_word(text, start, end, common):
                         continue
             spans.append((start, end, kind))
-        result.append(sorted(spans))
+        result.append(_with_neighbouring_names(text, sorted(spans), common, allowlist))
     return result
+
+
+# A capitalised word right before a name ("met Wiel Hendrix") or coordinated with one ("Bilal,
+# Ilias en Toon") is part of that name or another name, when it is inside a sentence.
+_NAME_BEFORE = re.compile(r"([A-ZÀ-Þ][^\W\d_]+)\s+$")
+_NAME_COORDINATED_AFTER = re.compile(r"^(,\s*|\s+en\s+|\s+of\s+)([A-ZÀ-Þ][^\W\d_]+)\b")
+_NAME_COORDINATED_BEFORE = re.compile(r"([A-ZÀ-Þ][^\W\d_]+)(,\s*|\s+en\s+|\s+of\s+)$")
+
+
+def _with_neighbouring_names(
+    text: str, spans: list[tuple[int, int, str]], common: set[str], allowlist: Allowlist
+) -> list[tuple[int, int, str]]:
+    """Grow person spans over first names deduce does not know, by their position in speech."""
+    out: list[tuple[int, int, str]] = []
+    taken = [(a, b) for a, b, _ in spans]
+
+    def free(a: int, b: int) -> bool:
+        return not any(x < b and a < y for x, y in taken) and text[a:b] not in allowlist
+
+    def name_like(word: str, start: int) -> bool:
+        return (
+            word.lower() not in _STOP_LIKE
+            and not _at_sentence_start(text, start)
+            and (word.lower() not in common or word[0].isupper())
+        )
+
+    for start, end, kind in spans:
+        if kind == "PERSOON":
+            before = _NAME_BEFORE.search(text[max(0, start - 40) : start])
+            if before:
+                w_start = start - len(before.group(0))
+                word = before.group(1)
+                if name_like(word, w_start) and free(w_start, w_start + len(word)):
+                    start = w_start
+            for pattern, after in (
+                (_NAME_COORDINATED_AFTER, True),
+                (_NAME_COORDINATED_BEFORE, False),
+            ):
+                window = text[end : end + 40] if after else text[max(0, start - 40) : start]
+                m = pattern.search(window)
+                if not m:
+                    continue
+                word = m.group(2) if after else m.group(1)
+                w_start = end + m.start(2) if after else start - len(m.group(0))
+                w_end = w_start + len(word)
+                if word.lower() not in common and name_like(word, w_start) and free(w_start, w_end):
+                    out.append((w_start, w_end, "PERSOON"))
+                    taken.append((w_start, w_end))
+        out.append((start, end, kind))
+    return sorted(set(out))
 
 
 def _deduce_session(

@@ -81,3 +81,54 @@ def no_hang(seconds: int = 10) -> Iterator[None]:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def _copy_repository(target: Path) -> None:
+    """The working tree (tracked and new files, not ignored ones) copied to `target`."""
+    import shutil
+    import subprocess
+
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    for name in filter(None, listed):
+        source = REPO_ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+
+
+@pytest.fixture(scope="session")
+def pipeline_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project root in which `dvc repro report` has run: $BUURTLENS_ROOT when set (outputs you
+    produced already), else a temporary copy of this repository where the fixture runs it."""
+    import os
+    import subprocess
+    import sys
+
+    from pipeline.data import ROOT_VARIABLE
+
+    if os.environ.get(ROOT_VARIABLE):
+        return Path(os.environ[ROOT_VARIABLE])
+    root = tmp_path_factory.mktemp("repro") / "buurtlens"
+    _copy_repository(root)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "dvc", "repro", "report"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode:
+        log = (done.stdout + done.stderr)[-5000:]
+        pytest.fail(f"`dvc repro report` failed in {root}:\n{log}")
+    return root
