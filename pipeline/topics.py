@@ -1,0 +1,607 @@
+"""Stage `topics`: BERTopic topics per gemeente and year, offline and reproducible (issue 5).
+
+Contract for the report and notebooks (paths under `paths:` in params.yaml, tables declared in
+pipeline/schemas.py; identical inputs and params give byte-identical files):
+
+- `paths.topics` (TopicAssignments): source, turn, sent, topic. One row per unit that was
+  modelled; `sent` is -1 when `topics.unit` is turn; topic -1 = HDBSCAN outliers (no topic).
+- `paths.topic_info` (TopicInfo): topic, size, label, words (lemmas, ', '-joined),
+  overlap_theme (codebook theme id, null for a new topic), overlap_score (0..1),
+  overlap_words, overlap_tag_share, is_new, example_1..3 (pseudonymised sentences) with
+  example_k_source and example_k_turn.
+- `paths.topics_per_gemeente` (TopicsPerGemeente): gemeente, jaar, topic, words (BERTopic's
+  `topics_per_class` words for that gemeente and year), size, share (of the units of that
+  gemeente and year), label, overlap_theme, overlap_score, is_new.
+- `paths.topics_over_time` (TopicsOverTime): period ("2025" or "2025-03-01"), topic, words,
+  frequency (BERTopic's `topics_over_time`).
+- `paths.topics_meta` (JSON): mode and why, units modelled and left out, topics, embedding,
+  seed, library versions.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import math
+import re
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline import io
+from pipeline.codebook import Codebook, load_codebook
+from pipeline.nlp import mask_notes
+from pipeline.params import paths, read_params, section
+from pipeline.schemas import (
+    Sentences,
+    Tags,
+    Tokens,
+    TopicAssignments,
+    TopicInfo,
+    TopicsOverTime,
+    TopicsPerGemeente,
+    Turns,
+)
+
+log = logging.getLogger("buurtlens.topics")
+
+TFIDF_SVD = "tfidf-svd"
+MODES = ("auto", "kmeans", "hdbscan")
+UNITS = ("sentence", "turn")
+N_EXAMPLES = 3
+TURN_UNIT_SENT = -1
+OUTLIER = -1
+OUTLIER_LABEL = "geen onderwerp (uitschieters)"
+WORD = re.compile(r"(?u)\b[^\W\d_]{2,}\b")  # letters only, two or more: no digits, no '[PERSOON'
+TOKEN_PATTERN = WORD.pattern
+LIBRARIES = ("bertopic", "scikit-learn", "umap-learn", "hdbscan", "numpy", "pandas", "plotly")
+UNIT_KEYS = ["source", "turn", "sent"]
+
+
+@dataclass(frozen=True)
+class TopicsParams:
+    """The `topics` section of params.yaml."""
+
+    unit: str = "sentence"
+    embedding: str = TFIDF_SVD
+    svd_components: int = 100
+    mode: str = "auto"
+    auto_hdbscan_from: int = 2000
+    n_topics: int | None = None
+    max_topics: int = 30
+    min_topic_size: int = 10
+    min_words: int = 3
+    top_n_words: int = 10
+    over_time: str = "jaar"
+    overlap_threshold: float = 0.3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (
+            ("unit", self.unit, UNITS),
+            ("mode", self.mode, MODES),
+            ("over_time", self.over_time, ("jaar", "datum")),
+        ):
+            if value not in allowed:
+                raise ValueError(f"params.yaml: topics.{name} must be one of {allowed}: {value!r}")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """How the topics are clustered, and why (written to topics_meta.json)."""
+
+    mode: str
+    n_clusters: int | None
+    reason: str
+
+
+@dataclass
+class TopicFit:
+    """A fitted BERTopic model with its units, embeddings and the clustering choice."""
+
+    model: Any
+    units: pd.DataFrame
+    embeddings: np.ndarray
+    topics: np.ndarray
+    choice: Choice
+
+
+def load_stop_words() -> frozenset[str]:
+    """spaCy's Dutch stop words plus the fillers in resources/topic_stopwoorden.txt."""
+    from spacy.lang.nl.stop_words import STOP_WORDS
+
+    text = (
+        resources.files("pipeline.resources")
+        .joinpath("topic_stopwoorden.txt")
+        .read_text(encoding="utf-8")
+    )
+    extra = {line.split("#")[0].strip() for line in text.splitlines()}
+    words = {w.lower() for w in STOP_WORDS} | {w for w in extra if w}
+    return frozenset(w for w in words if WORD.fullmatch(w))  # consistent with TOKEN_PATTERN
+
+
+def build_units(
+    sentences: pd.DataFrame,
+    tokens: pd.DataFrame,
+    turns: pd.DataFrame,
+    unit: str,
+    stop_words: frozenset[str],
+    min_words: int,
+) -> pd.DataFrame:
+    """One row per unit in a stable order: pseudonymised text, lemma text and turn metadata.
+
+    Units with fewer than `min_words` content lemmas (at least 1) are left out."""
+    words = tokens[tokens[Tokens.is_alpha] & ~tokens[Tokens.is_placeholder]]
+    lemmas = words[Tokens.lemma].str.lower()
+    words = words.assign(lemma=lemmas, content=~lemmas.isin(stop_words) & lemmas.str.len().gt(1))
+    sents = sentences.assign(text=sentences[Sentences.text].map(mask_notes))
+    if unit == "turn":
+        words = words.assign(sent=TURN_UNIT_SENT)
+        sents = (
+            sents.sort_values(UNIT_KEYS)
+            .groupby(["source", "turn"], as_index=False)
+            .agg(text=("text", " ".join))
+        )
+        sents["sent"] = TURN_UNIT_SENT
+    lemma_text = (
+        words.sort_values([*UNIT_KEYS, Tokens.i])
+        .groupby(UNIT_KEYS)
+        .agg(lemmas=("lemma", " ".join), n_words=("content", "sum"))
+        .reset_index()
+    )
+    meta = turns[[Turns.source, Turns.turn, Turns.gemeente, Turns.jaar, Turns.datum]]
+    units = (
+        sents[[*UNIT_KEYS, "text"]]
+        .merge(lemma_text, on=UNIT_KEYS, how="inner")
+        .merge(meta, on=["source", "turn"], how="inner")
+    )
+    units["text"] = units["text"].str.split().str.join(" ")
+    units = units[units["n_words"] >= max(1, min_words)]
+    return units.sort_values(UNIT_KEYS, kind="stable", ignore_index=True)
+
+
+def kmeans_k(n_units: int, params: TopicsParams) -> int:
+    """k for k-means: `n_topics`, or about sqrt(units / 2) in [2, max_topics], at most
+    units / min_topic_size (so a tiny corpus gets one or two topics)."""
+    if params.n_topics:
+        return max(1, min(params.n_topics, n_units))
+    k = min(max(2, round(math.sqrt(n_units / 2))), params.max_topics)
+    return max(1, min(k, n_units // max(1, params.min_topic_size)))
+
+
+def choose(n_units: int, params: TopicsParams) -> Choice:
+    """Pick the clustering: HDBSCAN for large corpora, k-means for small ones (mode auto)."""
+    hdbscan_min = max(2 * params.min_topic_size, 20)
+    if params.mode == "hdbscan" and n_units < hdbscan_min:
+        return Choice(
+            "kmeans",
+            kmeans_k(n_units, params),
+            f"mode hdbscan asked, but {n_units} units are too few for HDBSCAN "
+            f"(needs {hdbscan_min}); k-means used instead",
+        )
+    if params.mode == "hdbscan":
+        return Choice("hdbscan", None, "mode hdbscan set in params.yaml")
+    if params.mode == "kmeans":
+        return Choice("kmeans", kmeans_k(n_units, params), "mode kmeans set in params.yaml")
+    if n_units >= params.auto_hdbscan_from:
+        return Choice(
+            "hdbscan",
+            None,
+            f"mode auto: {n_units} units >= auto_hdbscan_from ({params.auto_hdbscan_from}); "
+            f"seeded UMAP + HDBSCAN find the topics, merged to at most {params.max_topics}",
+        )
+    return Choice(
+        "kmeans",
+        kmeans_k(n_units, params),
+        f"mode auto: {n_units} units < auto_hdbscan_from ({params.auto_hdbscan_from}); "
+        "HDBSCAN leaves most units of a small corpus as outliers, so k-means with a fixed k",
+    )
+
+
+def topic_vectorizer(stop_words: frozenset[str]) -> Any:
+    """The CountVectorizer that turns lemma texts into topic words (Dutch stop words removed)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    return CountVectorizer(stop_words=sorted(stop_words), token_pattern=TOKEN_PATTERN)
+
+
+def _encoder(model: Any) -> Any:
+    """A BERTopic backend around a sentence-transformers model: normalised float64 vectors."""
+    from bertopic.backend import BaseEmbedder
+
+    class Encoder(BaseEmbedder):
+        def embed(self, documents: list[str], verbose: bool = False) -> np.ndarray:
+            vectors = model.encode(documents, show_progress_bar=False, normalize_embeddings=True)
+            return np.asarray(vectors, dtype=np.float64)
+
+    return Encoder(embedding_model=model)
+
+
+def embed(units: pd.DataFrame, params: TopicsParams, stop_words: frozenset[str]):
+    """Embeddings of the units and the fitted embedding model BERTopic keeps.
+
+    tfidf-svd: TF-IDF on lemmas + seeded TruncatedSVD + L2 normalisation (scikit-learn only).
+    Any other value names a sentence-transformers model, which embeds the pseudonymised text."""
+    if params.embedding != TFIDF_SVD:
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise RuntimeError(
+                f"topics.embedding is {params.embedding!r}, which needs sentence-transformers "
+                "(pip install sentence-transformers; this pulls in PyTorch) and the model in the "
+                f"local cache; use '{TFIDF_SVD}' for the light, offline default"
+            ) from exc
+        encoder = _encoder(SentenceTransformer(params.embedding))
+        return encoder.embed(list(units["text"])), encoder
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import Normalizer
+
+    tfidf = TfidfVectorizer(
+        stop_words=sorted(stop_words), token_pattern=TOKEN_PATTERN, sublinear_tf=True
+    )
+    matrix = tfidf.fit_transform(units["lemmas"])
+    n_components = min(params.svd_components, matrix.shape[1] - 1, len(units) - 1)
+    if n_components < 1:  # one unit or one word: the normalised TF-IDF is the embedding
+        pipe = make_pipeline(tfidf, Normalizer())
+        return pipe.fit_transform(units["lemmas"]).toarray(), pipe
+    pipe = make_pipeline(
+        tfidf, TruncatedSVD(n_components=n_components, random_state=params.seed), Normalizer()
+    )
+    return pipe.fit_transform(units["lemmas"]), pipe
+
+
+def _bertopic(choice: Choice, params: TopicsParams, embedder: Any, n_units: int, stop_words):
+    from bertopic import BERTopic
+    from bertopic.dimensionality import BaseDimensionalityReduction
+    from bertopic.vectorizers import ClassTfidfTransformer
+
+    if choice.mode == "hdbscan":
+        from hdbscan import HDBSCAN
+        from umap import UMAP
+
+        reducer: Any = UMAP(
+            n_neighbors=min(15, n_units - 1),
+            n_components=5,
+            min_dist=0.0,
+            metric="cosine",
+            random_state=params.seed,  # seeded: deterministic (and single-threaded)
+            n_jobs=1,
+        )
+        clusterer: Any = HDBSCAN(
+            min_cluster_size=params.min_topic_size,
+            metric="euclidean",
+            cluster_selection_method="eom",
+            prediction_data=True,
+        )
+    else:
+        from sklearn.cluster import KMeans
+
+        reducer = BaseDimensionalityReduction()  # k-means on the normalised embeddings
+        clusterer = KMeans(n_clusters=choice.n_clusters, n_init=10, random_state=params.seed)
+    return BERTopic(
+        embedding_model=embedder,
+        umap_model=reducer,
+        hdbscan_model=clusterer,
+        vectorizer_model=topic_vectorizer(stop_words),
+        ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
+        top_n_words=params.top_n_words,
+        min_topic_size=params.min_topic_size,
+        calculate_probabilities=False,  # full probabilities are slow on large corpora
+        nr_topics=params.max_topics if choice.mode == "hdbscan" else None,
+        verbose=False,
+    )
+
+
+def fit(units: pd.DataFrame, params: TopicsParams, stop_words: frozenset[str]) -> TopicFit:
+    """Fit BERTopic on the units; HDBSCAN that finds fewer than two topics falls back to k-means."""
+    n = len(units)
+    vectors, embedder = embed(units, params, stop_words)
+    k_distinct = len(np.unique(np.round(vectors, 9), axis=0))
+    choice = choose(n, params)
+    if choice.n_clusters is not None and choice.n_clusters > k_distinct:
+        choice = Choice(
+            "kmeans", k_distinct, f"{choice.reason}; k lowered to {k_distinct} distinct units"
+        )
+    docs = list(units["lemmas"])
+    model = _bertopic(choice, params, embedder, n, stop_words)
+    topics = np.asarray(model.fit_transform(docs, embeddings=vectors)[0])
+    if choice.mode == "hdbscan" and len(set(topics.tolist()) - {OUTLIER}) < 2:
+        k = min(kmeans_k(n, params), k_distinct)
+        choice = Choice(
+            "kmeans", k, f"{choice.reason}; HDBSCAN found fewer than 2 topics, so k-means (k={k})"
+        )
+        model = _bertopic(choice, params, embedder, n, stop_words)
+        topics = np.asarray(model.fit_transform(docs, embeddings=vectors)[0])
+    return TopicFit(model, units, vectors, topics, choice)
+
+
+def topic_words(model: Any, topic: int) -> list[tuple[str, float]]:
+    """The topic's words with their c-TF-IDF weights, without BERTopic's empty padding."""
+    return [(w, float(s)) for w, s in (model.get_topic(topic) or []) if w]
+
+
+def cue_words(codebook: Codebook, stop_words: frozenset[str]) -> dict[str, frozenset[str]]:
+    """Per theme the signal words of its phrases and lemma patterns (stop words left out)."""
+    cues = {}
+    for theme in codebook.themes:
+        text = " ".join([*theme.phrases, *(p.replace("|", " ") for p in theme.lemma_patterns)])
+        cues[theme.id] = frozenset(w for w in WORD.findall(text.lower()) if w not in stop_words)
+    return cues
+
+
+def tagged_turns(tags: pd.DataFrame) -> dict[str, set[tuple[str, int]]]:
+    """Per theme the (source, turn) keys where the tagger decided it."""
+    decided = tags[tags[Tags.decided]]
+    return {
+        theme: set(zip(group[Tags.source], group[Tags.turn].astype(int)))
+        for theme, group in decided.groupby(Tags.theme)
+    }
+
+
+def overlap(
+    words: list[tuple[str, float]],
+    turn_keys: list[tuple[str, int]],
+    cues: dict[str, frozenset[str]],
+    tagged: dict[str, set[tuple[str, int]]],
+    base_rates: dict[str, float],
+) -> tuple[str | None, float, str, float]:
+    """The codebook theme a topic overlaps most: (theme, score, shared words, tag share).
+
+    score = max(word score, tag lift): the word score is the c-TF-IDF weight of the topic words
+    that are the theme's cue words; the tag lift is how much more often than average the
+    topic's units sit in turns tagged with the theme ((share - base) / (1 - base), >= 0)."""
+    total = sum(w for _, w in words) or 1.0
+    best: tuple[str | None, float, str, float] = (None, 0.0, "", 0.0)
+    for theme in sorted(cues):
+        shared = [w for w, _ in words if w in cues[theme]]
+        word_score = sum(s for w, s in words if w in cues[theme]) / total
+        keys = tagged.get(theme, set())
+        share = sum(k in keys for k in turn_keys) / len(turn_keys) if turn_keys else 0.0
+        base = base_rates.get(theme, 0.0)
+        lift = max(0.0, (share - base) / (1 - base)) if base < 1 else 0.0
+        score = round(min(1.0, max(word_score, lift)), 6)
+        if score > best[1]:
+            best = (theme, score, ", ".join(shared), round(share, 6))
+    return best
+
+
+def assignments(result: TopicFit) -> pd.DataFrame:
+    """The `TopicAssignments` table."""
+    table = result.units[UNIT_KEYS].assign(topic=result.topics.astype(int))
+    return TopicAssignments.validate(table.reset_index(drop=True))
+
+
+def _examples(result: TopicFit, topic: int) -> list[tuple[str, str, int]]:
+    """The units nearest the topic's centroid (ties: first in unit order)."""
+    idx = np.flatnonzero(result.topics == topic)
+    vectors = result.embeddings[idx]
+    centroid = vectors.mean(axis=0)
+    norms = np.linalg.norm(vectors, axis=1) * (np.linalg.norm(centroid) or 1.0)
+    sims = np.round(vectors @ centroid / np.where(norms == 0, 1.0, norms), 9)
+    order = idx[np.lexsort((idx, -sims))][:N_EXAMPLES]
+    units = result.units
+    return [(units.at[i, "text"], units.at[i, "source"], int(units.at[i, "turn"])) for i in order]
+
+
+def topic_info(
+    result: TopicFit,
+    cues: dict[str, frozenset[str]],
+    tags: pd.DataFrame,
+    threshold: float,
+) -> pd.DataFrame:
+    """The `TopicInfo` table: words, size, examples and codebook overlap per topic."""
+    tagged = tagged_turns(tags)
+    keys = list(zip(result.units["source"], result.units["turn"].astype(int)))
+    base_rates = {theme: sum(k in hits for k in keys) / len(keys) for theme, hits in tagged.items()}
+    rows = []
+    for topic in sorted(set(result.topics.tolist())):
+        idx = np.flatnonzero(result.topics == topic)
+        words = topic_words(result.model, topic)
+        theme, score, shared, share = overlap(
+            words, [keys[i] for i in idx], cues, tagged, base_rates
+        )
+        if topic == OUTLIER:
+            theme, score, shared, share = None, 0.0, "", 0.0
+        marked = theme if score >= threshold else None
+        row: dict[str, Any] = {
+            "topic": topic,
+            "size": len(idx),
+            "label": OUTLIER_LABEL if topic == OUTLIER else ", ".join(w for w, _ in words[:4]),
+            "words": ", ".join(w for w, _ in words),
+            "overlap_theme": marked,
+            "overlap_score": score,
+            "overlap_words": shared if marked else "",
+            "overlap_tag_share": share if marked else 0.0,
+            "is_new": topic != OUTLIER and marked is None,
+        }
+        examples = _examples(result, topic)
+        for k in range(N_EXAMPLES):
+            text, source, turn = examples[k] if k < len(examples) else ("", "", 0)
+            row |= {
+                f"example_{k + 1}": text,
+                f"example_{k + 1}_source": source,
+                f"example_{k + 1}_turn": turn,
+            }
+        rows.append(row)
+    columns = list(TopicInfo.to_schema().columns)
+    return TopicInfo.validate(pd.DataFrame(rows, columns=columns))
+
+
+def per_gemeente(result: TopicFit, info: pd.DataFrame) -> pd.DataFrame:
+    """BERTopic's `topics_per_class` with gemeente and jaar as the class."""
+    units = result.units
+    classes = [f"{g}\t{j}" for g, j in zip(units["gemeente"], units["jaar"])]
+    raw = result.model.topics_per_class(list(units["lemmas"]), classes=classes)
+    split = raw["Class"].str.split("\t", n=1, expand=True)
+    table = pd.DataFrame(
+        {
+            "gemeente": split[0],
+            "jaar": split[1].astype(int),
+            "topic": raw["Topic"].astype(int),
+            "words": raw["Words"].astype(str),
+            "size": raw["Frequency"].astype(int),
+        }
+    )
+    totals = table.groupby(["gemeente", "jaar"])["size"].transform("sum")
+    table["share"] = (table["size"] / totals).round(6)
+    marks = info[["topic", "label", "overlap_theme", "overlap_score", "is_new"]]
+    table = table.merge(marks, on="topic", how="left")
+    table = table.sort_values(["gemeente", "jaar", "topic"], ignore_index=True)
+    return TopicsPerGemeente.validate(table)
+
+
+def over_time(result: TopicFit, step: str) -> pd.DataFrame:
+    """BERTopic's `topics_over_time`, per jaar or per datum."""
+    units = result.units
+    if step == "jaar":
+        stamps: list[Any] = [int(j) for j in units["jaar"]]
+        raw = result.model.topics_over_time(list(units["lemmas"]), stamps)
+        period = raw["Timestamp"].astype(int).astype(str)
+    else:  # as yyyymmdd numbers: BERTopic's own date parsing fails on pandas 3
+        stamps = [int(d.replace("-", "")) for d in units["datum"]]
+        raw = result.model.topics_over_time(list(units["lemmas"]), stamps)
+        digits = raw["Timestamp"].astype(int).astype(str)
+        period = digits.str[:4] + "-" + digits.str[4:6] + "-" + digits.str[6:]
+    table = pd.DataFrame(
+        {
+            "period": period,
+            "topic": raw["Topic"].astype(int),
+            "words": raw["Words"].astype(str),
+            "frequency": raw["Frequency"].astype(int),
+        }
+    )
+    return TopicsOverTime.validate(table.sort_values(["period", "topic"], ignore_index=True))
+
+
+def empty_outputs() -> dict[str, pd.DataFrame]:
+    """Schema-valid empty tables, for a corpus too small to model."""
+    frames = {}
+    for name, model in (
+        ("topics", TopicAssignments),
+        ("topic_info", TopicInfo),
+        ("topics_per_gemeente", TopicsPerGemeente),
+        ("topics_over_time", TopicsOverTime),
+    ):
+        schema = model.to_schema()
+        frame = pd.DataFrame(
+            {c: pd.Series(dtype=str(col.dtype)) for c, col in schema.columns.items()}
+        )
+        frames[name] = model.validate(frame)
+    return frames
+
+
+def versions() -> dict[str, str]:
+    """Versions of the libraries that shape the topics."""
+    found = {}
+    for name in LIBRARIES:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def run(
+    sentences: pd.DataFrame,
+    tokens: pd.DataFrame,
+    turns: pd.DataFrame,
+    tags: pd.DataFrame,
+    codebook: Codebook,
+    params: TopicsParams,
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any], TopicFit | None]:
+    """All topic tables and the metadata, from the stage inputs (no I/O)."""
+    stop_words = load_stop_words()
+    units = build_units(sentences, tokens, turns, params.unit, stop_words, params.min_words)
+    n_all = len(sentences) if params.unit == "sentence" else len(turns)
+    meta: dict[str, Any] = {
+        "unit": params.unit,
+        "n_units": len(units),
+        "n_units_left_out": int(n_all - len(units)),
+        "left_out_because": f"fewer than {max(1, params.min_words)} content lemmas",
+        "embedding": params.embedding,
+        "seed": params.seed,
+        "codebook_version": codebook.version,
+        "codebook_digest": codebook.digest,
+        "params": asdict(params),
+        "versions": versions(),
+    }
+    if len(units) < 2:
+        meta |= {"mode": "none", "reason": f"{len(units)} unit(s): too few to model", "n_topics": 0}
+        frames = empty_outputs()
+        frames["topics"] = TopicAssignments.validate(
+            units[UNIT_KEYS].assign(topic=OUTLIER).reset_index(drop=True)
+        )
+        return frames, meta, None
+    result = fit(units, params, stop_words)
+    info = topic_info(result, cue_words(codebook, stop_words), tags, params.overlap_threshold)
+    frames = {
+        "topics": assignments(result),
+        "topic_info": info,
+        "topics_per_gemeente": per_gemeente(result, info),
+        "topics_over_time": over_time(result, params.over_time),
+    }
+    real = info[info["topic"] != OUTLIER]
+    meta |= {
+        "mode": result.choice.mode,
+        "reason": result.choice.reason,
+        "n_clusters": result.choice.n_clusters,
+        "n_topics": len(real),
+        "n_outliers": int((result.topics == OUTLIER).sum()),
+        "n_new_topics": int(real["is_new"].sum()),
+        "over_time": params.over_time,
+    }
+    return frames, meta, result
+
+
+def read_inputs(p: Any) -> tuple[pd.DataFrame, ...]:
+    """The stage inputs; tags are optional (without them overlap uses shared words only)."""
+    tags = (
+        Tags.validate(pd.read_parquet(p.tags))
+        if Path(p.tags).exists()
+        else pd.DataFrame(columns=list(Tags.to_schema().columns)).astype({"decided": bool})
+    )
+    return (
+        Sentences.validate(pd.read_parquet(p.sentences)),
+        Tokens.validate(pd.read_parquet(p.tokens)),
+        Turns.validate(pd.read_parquet(p.turns)),
+        tags,
+    )
+
+
+def fit_from_files(root: Path | None = None):
+    """The stage computation on the inputs of the project at `root` (for notebooks): tables,
+    metadata and the fitted model, identical to what the stage writes."""
+    params = read_params(root / "params.yaml") if root else read_params()
+    p = paths(params, root) if root else paths(params)
+    cfg = section(TopicsParams, params.get("topics"))
+    return run(*read_inputs(p), load_codebook(p.codebook), cfg)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    params = read_params()
+    p = paths(params)
+    cfg = section(TopicsParams, params.get("topics"))
+    frames, meta, _ = run(*read_inputs(p), load_codebook(p.codebook), cfg)
+    for name, frame in frames.items():
+        io.write_parquet(frame, getattr(p, name))
+    io.write_json(meta, p.topics_meta)
+    log.info(
+        "%d %ss -> %d topics (%d new) with %s: %s",
+        meta["n_units"],
+        meta["unit"],
+        meta["n_topics"],
+        meta.get("n_new_topics", 0),
+        meta["mode"],
+        meta["reason"],
+    )
+
+
+if __name__ == "__main__":
+    main()
