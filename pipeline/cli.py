@@ -130,5 +130,124 @@ def tag(directory: Path, out_dir: Path) -> None:
         sys.exit(1)
 
 
+@cli.command()
+def export() -> None:
+    """Stage export: the year's coding as a REFI-QDA project (.qdpx) plus the codebook (.qdc).
+
+    Writes exports/buurtlens-<year>.qdpx for ATLAS.ti, NVivo, MAXQDA or QualCoder (year and
+    unit from `export:` in params.yaml).
+
+    Example: buurtlens export && ls exports/
+    """
+    from pipeline import export as export_stage
+
+    export_stage.main()
+
+
+@cli.command("import-qdpx")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--only-coded",
+    is_flag=True,
+    help="Write only turns with a coding (default: every turn of each recognised "
+    "source, so codes the coder removed count as 'no theme').",
+)
+@click.option(
+    "--no-validate",
+    "no_validate",
+    is_flag=True,
+    help="Skip the REFI-QDA schema check (for tools that write slightly invalid XML).",
+)
+def import_qdpx(file: Path, only_coded: bool, no_validate: bool) -> None:
+    """Import human coding from a REFI-QDA project (.qdpx) made in a QDA tool.
+
+    Maps every coded text selection back to (source, turn) and writes
+    data/raw/annotations/z-qdpx-<name>.csv (used by train and agreement) plus a .json report
+    beside it. Codes outside the codebook, sources outside the corpus and selections that fall
+    on no turn are reported. Exits with status 1 when the file is not a usable .qdpx.
+
+    Example: buurtlens import-qdpx ~/Downloads/buurtlens-2026-gecorrigeerd.qdpx
+    """
+    from pipeline.codebook import load_codebook
+    from pipeline.qdpx import QdpxError
+    from pipeline.qdpx_import import format_report, import_file
+
+    p = paths(read_params())
+    try:
+        target, result = import_file(
+            file,
+            p.turns,
+            load_codebook(p.codebook),
+            p.annotations,
+            validate=not no_validate,
+            only_coded=only_coded,
+        )
+    except QdpxError as exc:
+        click.echo(f"fout: {exc}", err=True)
+        sys.exit(1)
+    click.echo(format_report(result.report, target))
+
+
+@cli.command()
+@click.option(
+    "--human",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Annotation CSV or folder of them (default: paths.annotations).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write agreement.json and agreement.md here instead of the stage outputs.",
+)
+def agreement(human: Path | None, out_dir: Path | None) -> None:
+    """Agreement between automatic coding (tags) and human coding: kappa, alpha, % per theme.
+
+    Prints a Markdown table for a method section; writes metrics/agreement.json and
+    reports/agreement.md (or OUT/agreement.json and OUT/agreement.md).
+
+    Example: buurtlens agreement --human data/raw/annotations/z-qdpx-buurtlens-2026.csv --out tmp/
+    """
+    from pipeline import agreement as agreement_stage
+
+    click.echo(agreement_stage.main(human=human, out_dir=out_dir)["markdown"], nl=False)
+
+
+
+@cli.command()
+def aggregate() -> None:
+    """Stage aggregate: tags -> prevalence tables per gemeente, year, role and theme pair.
+
+    Writes Parquet and CSV to paths.aggregate (data/processed/aggregate/).
+
+    Example: buurtlens aggregate && dvc plots show
+    """
+    from pipeline import aggregate as aggregate_stage
+
+    aggregate_stage.main()
+
+
+@cli.command()
+@click.option(
+    "--year",
+    type=int,
+    default=None,
+    help="Report this year instead of report.year in params.yaml (default: the latest year).",
+)
+def report(year: int | None) -> None:
+    """Stage report: the yearly theme report as one self-contained Dutch HTML file.
+
+    Writes jaarrapport-<year>.html, .md and .csv tables to paths.report (reports/jaarrapport/).
+    Inside the pipeline, prefer `dvc exp run -S report.year=2025`.
+
+    Example: buurtlens report --year 2025
+    """
+    from pipeline import report as report_stage
+
+    report_stage.main(year=year)
+
+
 if __name__ == "__main__":
     cli()

@@ -43,7 +43,7 @@ def test_token_offsets_point_into_turn_text(tables):
     tokens, _ = tables
     texts = dict(enumerate(TEXTS, 1))
     for row in tokens.itertuples():
-        assert texts[row.turn][row.start:row.end] == row.text
+        assert texts[row.turn][row.start : row.end] == row.text
 
 
 def test_transcriber_notes_are_not_analysed(tables):
@@ -71,9 +71,12 @@ def test_lemmas_from_lookup_and_backoff(tables):
 def test_sentences_split_and_link_to_turns(tables):
     _, sentences = tables
     first = sentences[sentences["turn"] == 1]["text"].tolist()
-    assert first == ["Nou, eh, wij hebben dat gewoon zelf geregeld.", "De bewoners gaven ons ruimte."]
+    assert first == [
+        "Nou, eh, wij hebben dat gewoon zelf geregeld.",
+        "De bewoners gaven ons ruimte.",
+    ]
     for row in sentences.itertuples():
-        assert TEXTS[row.turn - 1][row.start:row.end] == row.text
+        assert TEXTS[row.turn - 1][row.start : row.end] == row.text
     assert len(sentences[sentences["turn"] == 5]) == 4
 
 
@@ -81,8 +84,10 @@ def test_chunked_output_equals_single_chunk(fallback_nlp):
     nlp, _ = fallback_nlp
     turns = make_turns(TEXTS)
     one = [pd.concat(x, ignore_index=True) for x in zip(*analyse(turns, nlp, backoff=None))]
-    many = [pd.concat(x, ignore_index=True)
-            for x in zip(*analyse(turns, nlp, backoff=None, chunk_turns=2))]
+    many = [
+        pd.concat(x, ignore_index=True)
+        for x in zip(*analyse(turns, nlp, backoff=None, chunk_turns=2))
+    ]
     pd.testing.assert_frame_equal(one[0], many[0])
     pd.testing.assert_frame_equal(one[1], many[1])
 
@@ -111,8 +116,10 @@ def test_empty_corpus_writes_valid_empty_tables(tmp_path, fallback_nlp):
     assert pd.read_parquet(tok).empty
 
 
-@pytest.mark.skipif(not spacy.util.is_package("nl_core_news_sm"),
-                    reason="nl_core_news_sm is not installed (no network to its GitHub release)")
+@pytest.mark.skipif(
+    not spacy.util.is_package("nl_core_news_sm"),
+    reason="nl_core_news_sm is not installed (no network to its GitHub release)",
+)
 def test_full_model_pipeline():
     nlp, info = load_pipeline("nl_core_news_sm")
     assert not info.fallback and "senter" in info.components
