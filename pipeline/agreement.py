@@ -20,29 +20,11 @@ from pipeline import io
 from pipeline.annotations import align, read_annotations
 from pipeline.codebook import load_codebook
 from pipeline.params import REPO_ROOT, TagParams, paths, read_params, section
-from pipeline.schemas import Annotations, Tags
+from pipeline.schemas import Tags
 
 log = logging.getLogger("buurtlens.agreement")
 
 ALL = "alle thema's"
-
-
-def read_human(path: Path) -> tuple[pd.DataFrame, int]:
-    """Human coding from one annotation CSV or a folder of them (later files win)."""
-    path = Path(path)
-    if path.is_dir():
-        return read_annotations(path)
-    frame = pd.read_csv(
-        path, dtype={"source": str, "themes": str, "coder": str}, keep_default_na=False
-    )
-    missing = {"source", "turn", "themes"} - set(frame.columns)
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-    if "coder" not in frame:
-        frame["coder"] = path.stem
-    frame = frame[["source", "turn", "themes", "coder"]].astype({"turn": "int64"})
-    unique = frame.drop_duplicates(["source", "turn"], keep="last").reset_index(drop=True)
-    return Annotations.validate(unique), len(frame) - len(unique)
 
 
 def cohen_kappa(auto: np.ndarray, human: np.ndarray) -> float | None:
@@ -169,7 +151,7 @@ def main(human: Path | None = None, out_dir: Path | None = None) -> dict:
         tag_params = section(TagParams, params.get("tag"))
         tags = out_of_fold_tags(tags, pd.read_parquet(p.tagging_oof), tag_params)
     human_path = Path(human) if human else p.annotations
-    annotations, _ = read_human(human_path)
+    annotations, _ = read_annotations(human_path)
     result = agreement(tags, annotations, codebook.ids)
     labels = {t.id: t.label for t in codebook.themes}
     try:

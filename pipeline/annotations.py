@@ -20,10 +20,13 @@ class Coding:
     overridden: int = 0  # rows replaced by a later file for the same turn
 
 
-def read_annotations(folder: Path) -> tuple[pd.DataFrame, int]:
-    """All annotation CSVs in file-name order; a later file's row for the same turn wins."""
+def read_annotations(location: Path) -> tuple[pd.DataFrame, int]:
+    """One annotation CSV, or all CSVs of a folder in file-name order (a later file's row for
+    the same turn wins); also returns how many rows were overridden."""
+    location = Path(location)
+    files = [location] if location.is_file() else sorted(location.glob("*.csv"))
     frames = []
-    for path in sorted(Path(folder).glob("*.csv")):
+    for path in files:
         frame = pd.read_csv(
             path, dtype={"source": str, "themes": str, "coder": str}, keep_default_na=False
         )

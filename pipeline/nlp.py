@@ -201,6 +201,7 @@ def write_tables(
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    logging.getLogger("spacy").setLevel(logging.WARNING)  # its INFO lines are for training
     params = read_params()
     p = paths(params)
     cfg = section(NlpParams, params.get("nlp"))

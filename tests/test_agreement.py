@@ -11,9 +11,9 @@ from pipeline.agreement import (
     cohen_kappa,
     krippendorff_alpha,
     markdown,
-    read_human,
     theme_agreement,
 )
+from pipeline.annotations import read_annotations
 
 # 10 turns: both code 4, only auto 1, only human 1, neither 4.
 AUTO = np.array([1, 1, 0, 0, 1, 0, 0, 0, 1, 1])
@@ -85,13 +85,13 @@ def test_agreement_per_theme_on_literal_tables():
     assert "| dubbelrol | 10 | 0 | 0 | 0 | 100,0 | – | – |" in table
 
 
-def test_read_human_takes_a_file_or_a_folder(tmp_path):
+def test_human_coding_from_a_file_or_a_folder(tmp_path):
     frame = pd.DataFrame({"source": ["s.txt", "s.txt"], "turn": [1, 1], "themes": ["a", "b"]})
     frame.to_csv(tmp_path / "mens.csv", index=False)
-    from_file, overridden = read_human(tmp_path / "mens.csv")
+    from_file, overridden = read_annotations(tmp_path / "mens.csv")
     assert from_file["themes"].tolist() == ["b"] and overridden == 1
     assert from_file["coder"].tolist() == ["mens"]
-    from_folder, _ = read_human(tmp_path)
+    from_folder, _ = read_annotations(tmp_path)
     assert from_folder.equals(from_file)
 
 
