@@ -70,7 +70,12 @@ def turn_rows(
 
 
 def process_file(
-    found: Found, reader: ReaderConfig, deidentifier: Any | None, allowlist: Any | None
+    found: Found,
+    reader: ReaderConfig,
+    deidentifier: Any | None,
+    allowlist: Any | None,
+    other_names: Sequence[str] = (),
+    parsed: ParsedTranscript | None = None,
 ) -> FileResult:
     """Read one file, validate it and (when a de-identifier is given) pseudonymise its turns.
 
@@ -87,7 +92,7 @@ def process_file(
     if found.status == "skipped":
         entry["reason"] = found.reason
         return FileResult(entry, None, None)
-    parsed = read_transcript(found.path, reader)
+    parsed = parsed or read_transcript(found.path, reader)
     problems = [*parsed.errors, *parsed.warnings]
     if parsed.sidecar:
         entry["sidecar"] = parsed.sidecar
@@ -107,6 +112,7 @@ def process_file(
             list(dict.fromkeys([*labels, *deelnemers])),
             deidentifier=deidentifier,
             allowlist=allowlist,
+            other_names=other_names,
         )
         messages = texts[len(texts) - len(messages) :]
         if status == "read":
@@ -163,8 +169,32 @@ def build_report(results: Sequence[FileResult]) -> dict[str, Any]:
 _WORKER: dict[str, Any] = {}
 
 
-def _process_in_worker(found: Found) -> FileResult:
-    return process_file(found, _WORKER["reader"], _WORKER["deidentifier"], _WORKER["allowlist"])
+def _read_in_worker(found: Found) -> ParsedTranscript | None:
+    return None if found.status == "skipped" else read_transcript(found.path, _WORKER["reader"])
+
+
+def _process_in_worker(item: tuple[Found, ParsedTranscript | None]) -> FileResult:
+    found, parsed = item
+    return process_file(
+        found,
+        _WORKER["reader"],
+        _WORKER["deidentifier"],
+        _WORKER["allowlist"],
+        _WORKER["other_names"],
+        parsed,
+    )
+
+
+def corpus_names(parsed: Iterable[ParsedTranscript | None]) -> list[str]:
+    """Every speaker label and `deelnemers` name of the corpus: a participant of one session
+    who is mentioned in another is a person there too (matched with capitals only)."""
+    names: dict[str, None] = {}
+    for transcript in parsed:
+        if transcript is None or transcript.errors:
+            continue
+        for name in (*(t.speaker for t in transcript.turns), *transcript.meta.deelnemers):
+            names[name] = None
+    return list(names)
 
 
 def process_all(
@@ -174,15 +204,26 @@ def process_all(
     allowlist: Any | None,
     n_process: int = 1,
 ) -> list[FileResult]:
-    """Process every file, in file order, over `n_process` processes."""
-    progress = dict(total=len(found), desc="ingest", unit="file", disable=None, mininterval=2)
-    if n_process <= 1 or len(found) < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return [process_file(f, reader, deidentifier, allowlist) for f in tqdm(found, **progress)]
+    """Read every file, then pseudonymise each with the whole corpus's names known, in file
+    order, over `n_process` processes."""
+    _WORKER.update(reader=reader, deidentifier=deidentifier, allowlist=allowlist, other_names=())
+    forking = "fork" in multiprocessing.get_all_start_methods()
+    parallel = n_process > 1 and len(found) > 1 and forking
+    progress = dict(total=len(found), unit="file", disable=None, mininterval=2)
+    if not parallel:
+        parsed = [_read_in_worker(f) for f in found]
+        _WORKER["other_names"] = corpus_names(parsed) if deidentifier is not None else ()
+        items = zip(found, parsed, strict=True)
+        return [_process_in_worker(i) for i in tqdm(items, desc="ingest", **progress)]
     # Forked workers share the parent's de-identifier (its lookup tables take seconds to load).
-    _WORKER.update(reader=reader, deidentifier=deidentifier, allowlist=allowlist)
     ctx = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=n_process, mp_context=ctx) as pool:
-        return list(tqdm(pool.map(_process_in_worker, found, chunksize=1), **progress))
+        parsed = list(pool.map(_read_in_worker, found, chunksize=4))
+    _WORKER["other_names"] = corpus_names(parsed) if deidentifier is not None else ()
+    with ProcessPoolExecutor(max_workers=n_process, mp_context=ctx) as pool:
+        items = list(zip(found, parsed, strict=True))
+        results = pool.map(_process_in_worker, items, chunksize=1)
+        return list(tqdm(results, desc="ingest", **progress))
 
 
 def check(root: Path, reader: ReaderConfig, ignore: Iterable[str]) -> dict[str, Any]:

@@ -425,6 +425,36 @@ def _known_name_annotators(
     return annotators
 
 
+def _other_name_annotators(
+    names: Sequence[str], allowlist: Allowlist, tokenizer: dd.Tokenizer, common: set[str]
+) -> list[dd.process.Annotator]:
+    """A case-sensitive lookup for first names known from other sessions ("Riet", "Ilias");
+    ordinary words, titles, allow-listed names and very short names are left out."""
+    forms = set()
+    for name in names:
+        if not _is_searchable_name(name):
+            continue
+        first = name.split()[0]
+        if (
+            len(first) >= 3
+            and first.isalpha()
+            and first[0].isupper()
+            and first.lower() not in common
+            and first.lower() not in _NAMES_THAT_ARE_WORDS
+            and first.lower() not in _TITLES
+            and first.lower() not in _FUNCTION_WORDS
+            and first not in allowlist
+        ):
+            forms.add(first)
+    if not forms:
+        return []
+    return [
+        dd.process.MultiTokenLookupAnnotator(
+            lookup_values=sorted(forms), tokenizer=tokenizer, tag="achternaam_patient"
+        )
+    ]
+
+
 def _is_searchable_name(name: str) -> bool:
     """A label or deelnemer name worth searching in the text ("Karel", not "Spreker 2")."""
     if not name or PLACEHOLDER_RE.fullmatch(name.strip()) or any(ch.isdigit() for ch in name):
@@ -604,13 +634,19 @@ def pseudonymise_session(
     *,
     deidentifier: dd.DocDeid,
     allowlist: Allowlist,
+    other_names: Sequence[str] = (),
 ) -> tuple[list[str], list[str]]:
-    """Pseudonymised turn texts and speaker labels, with one person numbering per session."""
+    """Pseudonymised turn texts and speaker labels, with one person numbering per session.
+
+    `other_names` are names known from elsewhere (participants of other sessions): redacted
+    where they stand capitalised, unless they are ordinary words.
+    """
     spans_per_text = annotate_session(
         texts,
         known_names=[*speakers, *known_names],
         deidentifier=deidentifier,
         allowlist=allowlist,
+        other_names=other_names,
     )
     used = {int(m.group(1)) for t in (*texts, *speakers) for m in _placeholder_numbers(t)}
     people = _People(used)
@@ -637,16 +673,17 @@ def annotate_session(
     *,
     deidentifier: dd.DocDeid,
     allowlist: Allowlist,
+    other_names: Sequence[str] = (),
 ) -> list[list[tuple[int, int, str]]]:
     """Per text, the sorted non-overlapping spans to redact as (start, end, placeholder type)."""
-    metadata_names = _known_name_annotators(
-        list(dict.fromkeys(known_names)), allowlist, deidentifier.tokenizers["default"]
-    )
+    tokenizer = deidentifier.tokenizers["default"]
+    metadata_names = _known_name_annotators(list(dict.fromkeys(known_names)), allowlist, tokenizer)
     full_names = {n.strip().lower() for n in known_names if _is_searchable_name(n)}
     structs = getattr(deidentifier, "lookup_structs", None)
     common = set(_INTERJECTIONS)
     if structs is not None:
         common |= structs["common_word"].items() | structs["stop_word"].items()
+    metadata_names += _other_name_annotators(other_names, allowlist, tokenizer, common)
     per_text = _deduce_session(texts, deidentifier, {"known_names": metadata_names})
     result = []
     for text, found in zip(texts, per_text, strict=True):

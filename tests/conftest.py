@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -83,52 +84,79 @@ def no_hang(seconds: int = 10) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def _copy_repository(target: Path) -> None:
-    """The working tree (tracked and new files, not ignored ones) copied to `target`."""
+GIT = ["git", "-c", "user.name=buurtlens-test", "-c", "user.email=test@example.invalid"]
+
+
+def copy_repository(dest: Path) -> Path:
+    """The files git would commit (tracked plus untracked, not ignored), as a fresh git repo."""
     import shutil
     import subprocess
 
-    listed = (
-        subprocess.run(
-            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            check=True,
-        )
-        .stdout.decode()
-        .split("\0")
-    )
-    for name in filter(None, listed):
-        source = REPO_ROOT / name
-        if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    for rel in filter(None, listed):
+        source = REPO_ROOT / rel
+        if source.is_file():  # a tracked file may have been deleted in the working tree
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / rel)
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "copy"]):
+        subprocess.run([*GIT, *args], cwd=dest, check=True, capture_output=True)
+    return dest
 
 
-@pytest.fixture(scope="session")
-def pipeline_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project root in which `dvc repro report` has run: $BUURTLENS_ROOT when set (outputs you
-    produced already), else a temporary copy of this repository where the fixture runs it."""
+def dvc(copy: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`dvc <args>` in `copy` with the venv's bin first on PATH (stages run `python -m ...`)."""
     import os
     import subprocess
     import sys
+
+    bin_dir = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DVC_NO_ANALYTICS": "1",
+    }
+    return subprocess.run(
+        [str(bin_dir / "dvc"), *args],
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,  # a guard against a hung stage, not a speed target
+    )
+
+
+def diagnostics(result: subprocess.CompletedProcess[str]) -> str:
+    return (
+        f"$ {' '.join(result.args)}\nexit {result.returncode}\n"
+        f"--- stdout ---\n{result.stdout[-8000:]}\n--- stderr ---\n{result.stderr[-8000:]}"
+    )
+
+
+@pytest.fixture(scope="session")
+def reproduced(tmp_path_factory: pytest.TempPathFactory):
+    """A temporary copy of this repository in which a full `dvc repro` ran, once per test run
+    (the end-to-end test checks it; the notebooks and the browser test read its outputs)."""
+    root = copy_repository(tmp_path_factory.mktemp("repro") / "buurtlens")
+    return root, dvc(root, "repro")
+
+
+@pytest.fixture(scope="session")
+def pipeline_root(reproduced) -> Path:
+    """A project root with the pipeline's outputs: $BUURTLENS_ROOT when set (outputs you
+    produced already), else the reproduced temporary copy."""
+    import os
 
     from pipeline.data import ROOT_VARIABLE
 
     if os.environ.get(ROOT_VARIABLE):
         return Path(os.environ[ROOT_VARIABLE])
-    root = tmp_path_factory.mktemp("repro") / "buurtlens"
-    _copy_repository(root)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-    done = subprocess.run(
-        [sys.executable, "-m", "dvc", "repro", "report"],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode:
-        log = (done.stdout + done.stderr)[-5000:]
-        pytest.fail(f"`dvc repro report` failed in {root}:\n{log}")
+    root, result = reproduced
+    if result.returncode:
+        pytest.fail(f"`dvc repro` failed in {root}:\n{diagnostics(result)}")
     return root

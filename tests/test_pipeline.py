@@ -4,25 +4,23 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+import joblib
 import pandas as pd
 import pytest
 import yaml
 
 from pipeline import ingest, pseudonymise
-from pipeline.params import REPO_ROOT, IngestParams, Paths, paths, read_params, section
+from pipeline.params import IngestParams, Paths, paths, read_params, section
 from pipeline.readers import discover, read_transcript
+from tests.conftest import diagnostics, dvc
 
 pytestmark = pytest.mark.slow
 
-GIT = ["git", "-c", "user.name=buurtlens-test", "-c", "user.email=test@example.invalid"]
 TEMPLATE_RE = re.compile(r"\$\{\s*([\w.]+)\s*\}")
 # Folders whose every file the leak check reads (data/raw is the only place names may be).
 WRITTEN = ("data/processed", "metrics", "models")
@@ -32,71 +30,15 @@ WRITTEN = ("data/processed", "metrics", "models")
 # (strict xfail) starts failing once they are pseudonymised: then delete the entry.
 
 
-# Residual recall gaps of the pseudonymisation on the bundled corpus, measured and kept visible:
-# single first names that deduce's name lists lack, said by nobody in that session's participant
-# list, with nothing around them that marks them as a name. They are participants elsewhere in
-# the corpus, which is how this check finds them. Strict xfail: fixing one makes the suite say so.
-KNOWN_LEAKS = {
-    "Ilias": "utrecht/2025/pitstop-overvecht-2025-04.txt: 'Ik heb Ilias leren koppen'",
-    "Riet": "voorst/2025/pitstop-klarenbeek-2025-03.txt: 'Dan heeft Riet het al gedaan'",
-    "Toon": "horst-aan-de-maas/2026/pitstop-broekhuizenvorst-…vtt: 'omdat Toon de sleutel had'",
-}
-
-
-def dvc(copy: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`dvc <args>` in `copy` with the venv's bin first on PATH (stages run `python -m ...`)."""
-    bin_dir = Path(sys.executable).parent
-    env = {
-        **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-        "DVC_NO_ANALYTICS": "1",
-    }
-    return subprocess.run(
-        [str(bin_dir / "dvc"), *args],
-        cwd=copy,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,  # a guard against a hung stage, not a speed target
-    )
-
-
-def diagnostics(result: subprocess.CompletedProcess[str]) -> str:
-    return (
-        f"$ {' '.join(result.args)}\nexit {result.returncode}\n"
-        f"--- stdout ---\n{result.stdout[-8000:]}\n--- stderr ---\n{result.stderr[-8000:]}"
-    )
-
-
-def copy_repository(dest: Path) -> Path:
-    """The files git would commit (tracked plus untracked, not ignored), as a fresh git repo."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\0")
-    for rel in filter(None, listed):
-        source = REPO_ROOT / rel
-        if source.is_file():  # a tracked file may have been deleted in the working tree
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / rel)
-    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "copy"]):
-        subprocess.run([*GIT, *args], cwd=dest, check=True, capture_output=True)
-    return dest
+@pytest.fixture(scope="module")
+def copy(reproduced) -> Path:
+    return reproduced[0]
 
 
 @pytest.fixture(scope="module")
-def copy(tmp_path_factory) -> Path:
-    return copy_repository(tmp_path_factory.mktemp("repo"))
-
-
-@pytest.fixture(scope="module")
-def repro(copy) -> subprocess.CompletedProcess[str]:
-    result = dvc(copy, "repro")
-    print(diagnostics(result))  # shown by pytest when a test using this fixture fails
-    return result
+def repro(reproduced) -> subprocess.CompletedProcess[str]:
+    print(diagnostics(reproduced[1]))  # shown by pytest when a test using this fixture fails
+    return reproduced[1]
 
 
 @pytest.fixture(scope="module")
@@ -202,8 +144,7 @@ def speaker_names(copy_paths: Paths, params: dict[str, Any]) -> set[str]:
 
 def written_text(path: Path) -> str:
     """Every string a written file holds: each string cell of a parquet table (and its column
-    names) in row order, else the file's bytes as UTF-8 (a joblib model is read as bytes: strings
-    in it, such as a vectorizer's vocabulary, are stored as UTF-8)."""
+    names) in row order, a model's feature names, else the file's bytes as UTF-8."""
     if path.suffix == ".parquet":
         frame = pd.read_parquet(path)
         cells = [
@@ -214,6 +155,11 @@ def written_text(path: Path) -> str:
         ]
         # joined with spaces, so that a term split over token rows ("Albert" "Heijn") reads whole
         return " ".join([*map(str, frame.columns), *cells])
+    if path.suffix == ".joblib":
+        # the strings a model holds: its feature names (vocabularies); its float arrays are bytes
+        # that can spell a short name by chance
+        model = joblib.load(path)
+        return " ".join(map(str, model.tagger.features_.get_feature_names_out()))
     return path.read_bytes().decode("utf-8", errors="ignore")
 
 
@@ -242,18 +188,12 @@ def leaks(repro, copy, copy_paths, copy_params) -> dict[str, list[str]]:
 
 
 def test_no_speaker_name_in_any_written_file(leaks):
-    unexpected = {n: files for n, files in leaks.items() if n not in KNOWN_LEAKS}
-    assert not unexpected, f"speaker/deelnemers names in written files: {unexpected}"
-
-
-@pytest.mark.xfail(strict=True, reason="known pseudonymisation gaps, see KNOWN_LEAKS")
-def test_known_leaks_are_fixed(leaks):
-    assert not set(KNOWN_LEAKS) & set(leaks)
+    assert not leaks, f"speaker/deelnemers names in written files: {leaks}"
 
 
 def test_leak_check_sees_a_leak(tmp_path, copy_paths, copy_params):
     """The check itself: a name planted in a written-looking file is found."""
-    name = sorted(speaker_names(copy_paths, copy_params) - set(KNOWN_LEAKS))[0]
+    name = sorted(speaker_names(copy_paths, copy_params))[0]
     planted = tmp_path / "planted.parquet"
     pd.DataFrame({"text": [f"Gisteren zei {name} dat het goed ging."]}).to_parquet(planted)
     assert re.search(rf"(?<!\w){re.escape(name)}(?!\w)", written_text(planted))

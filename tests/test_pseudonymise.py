@@ -238,3 +238,22 @@ def test_placeholders_in_output_are_known_types(pseudo):
     for text in out:
         for bracket in re.findall(r"\[[A-Z][A-Z-]*\d*\]", text):
             assert PLACEHOLDER_RE.fullmatch(bracket), bracket
+
+
+def test_names_from_other_sessions_are_redacted_only_with_capitals(deidentifier, allowlist):
+    texts = [
+        "O, Cor. Ja, die ken ik.",
+        "Dan heeft Riet het al gedaan, in het riet.",
+        "Wij in Voorst en Twello, met Spreker 2.",
+    ]
+    out, _ = pseudonymise_session(
+        texts,
+        [],
+        [],
+        deidentifier=deidentifier,
+        allowlist=allowlist,
+        other_names=["Cor", "Riet", "Voorst", "Spreker 2", "Dan"],
+    )
+    assert out[0] == "O, [PERSOON-1]. Ja, die ken ik."
+    assert out[1] == "Dan heeft [PERSOON-2] het al gedaan, in het riet."  # "Dan", "riet" stay
+    assert out[2] == texts[2]  # allow-listed places and label codes are not names
