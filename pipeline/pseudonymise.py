@@ -596,7 +596,7 @@ class _People:
         if number is None:
             number = self._new_number()
             self._keys.append((key, number))
-        for variant in _name_variants(key):
+        for variant in sorted(_name_variants(key)):
             self._variants.setdefault(variant, number)
         return f"[PERSOON-{number}]"
 
@@ -606,7 +606,7 @@ class _People:
                 return number
         if key in self._variants:
             return self._variants[key]
-        for variant in _name_variants(key):
+        for variant in sorted(_name_variants(key)):
             for full, number in self._keys:
                 if full == variant:
                     return number

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -257,3 +258,36 @@ def test_names_from_other_sessions_are_redacted_only_with_capitals(deidentifier,
     assert out[0] == "O, [PERSOON-1]. Ja, die ken ik."
     assert out[1] == "Dan heeft [PERSOON-2] het al gedaan, in het riet."  # "Dan", "riet" stay
     assert out[2] == texts[2]  # allow-listed places and label codes are not names
+
+
+def test_numbering_does_not_depend_on_the_hash_seed(tmp_path):
+    """Same session, interpreters with different string hashing: identical pseudonyms (a mention
+    that deduce reads as two known names once depended on set order)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "run.py"
+    script.write_text(
+        "from pipeline.params import paths, read_params\n"
+        "from pipeline.pseudonymise import load_allowlist, load_deidentifier, "
+        "pseudonymise_session\n"
+        "p = paths(read_params())\n"
+        "names = ['Sandra', 'Kees', 'Fatma', 'Dewi', 'Mustafa']\n"
+        "texts = ['Dat heb ik gezien, ja.', 'Dat is een belangrijk punt, Dewi. Mustafa, wil je?']\n"
+        "out, spk = pseudonymise_session(texts, names[3:], names,\n"
+        "    deidentifier=load_deidentifier(),\n"
+        "    allowlist=load_allowlist(p.allowlist, p.gemeenten))\n"
+        "print(out, spk)\n",
+        encoding="utf-8",
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, str(script)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2", "3", "4")
+    }
+    assert len(outputs) == 1, outputs
