@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 from lxml import etree
@@ -301,11 +300,6 @@ def build_export(
     return year, zip_bytes(entries, date), _xml(qdc), summary  # type: ignore[arg-type]
 
 
-def write_bytes(data: bytes, path: Path) -> None:
-    with io.atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-
-
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     params = read_params()
@@ -319,8 +313,8 @@ def main() -> None:
     for stale in p.exports.glob("buurtlens-*.qdpx"):
         if stale != target:
             stale.unlink()
-    write_bytes(qdpx, target)
-    write_bytes(qdc, p.exports / "codebook.qdc")
+    io.write_bytes(qdpx, target)
+    io.write_bytes(qdc, p.exports / "codebook.qdc")
     log.info(
         "%s: %d sources, %d turns, %d selections, %d codings (unit %s); %d bytes",
         target.name,

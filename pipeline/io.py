@@ -52,6 +52,10 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
     )
 
 
+def write_bytes(data: bytes, path: Path) -> None:
+    _write_with(path, lambda tmp: tmp.write_bytes(data))
+
+
 def write_text(text: str, path: Path) -> None:
     _write_with(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
