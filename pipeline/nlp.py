@@ -20,6 +20,7 @@ from tqdm import tqdm
 from pipeline import io
 from pipeline.lemmas import LemmaBackoff
 from pipeline.params import NlpParams, paths, read_params, section
+from pipeline.pseudonymise import PLACEHOLDER_RE
 from pipeline.schemas import Sentences, Tokens, Turns
 
 log = logging.getLogger("buurtlens.nlp")
@@ -27,8 +28,6 @@ log = logging.getLogger("buurtlens.nlp")
 # Transcriber notes are lower-case words in brackets ("[gelach]", "[onverstaanbaar 00:12:03]");
 # pseudonyms are upper case ("[PERSOON-1]"), so the two never collide.
 NOTE = re.compile(r"\[[a-zà-ÿ][^\[\]\n]{0,80}\]")
-PLACEHOLDER = re.compile(r"\[[A-Z]+(?:-\d+)?\]")
-FALLBACK_EXCLUDE = ()
 FULL_MODEL_EXCLUDE = ("parser", "ner")  # sentences come from the senter, which is much faster
 
 
@@ -51,7 +50,7 @@ def mask_notes(text: str) -> str:
 
 def merge_placeholders(doc: Doc) -> Doc:
     """Make every pseudonym ("[PERSOON-1]") one token, whatever punctuation surrounds it."""
-    spans = [doc.char_span(m.start(), m.end()) for m in PLACEHOLDER.finditer(doc.text)]
+    spans = [doc.char_span(m.start(), m.end()) for m in PLACEHOLDER_RE.finditer(doc.text)]
     with doc.retokenize() as retokenizer:
         for span in spans:
             if span is not None and len(span) > 1:
@@ -134,7 +133,7 @@ def _rows_for_doc(
         start, end = words[0].idx, words[-1].idx + len(words[-1])
         sent_rows.append((source, turn, sent_index, start, end, text[start:end]))
         for tok in words:
-            placeholder = bool(PLACEHOLDER.fullmatch(tok.text))
+            placeholder = bool(PLACEHOLDER_RE.fullmatch(tok.text))
             lemma = tok.text if placeholder else tok.lemma_.lower()
             if backoff is not None and not placeholder:
                 lemma = backoff.lemma(tok.lower_)
