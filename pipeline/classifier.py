@@ -164,6 +164,10 @@ class ThemeTagger(BaseEstimator):
             self.models_[theme] = model.fit(matrix, y)
         return self
 
+    def feature_matrix(self, X: pd.DataFrame) -> sparse.csr_matrix:
+        """The model inputs of X as features, one row per turn (a row depends only on its turn)."""
+        return sparse.csr_matrix(self.features_.transform(X))
+
     def predict_proba(self, X: pd.DataFrame) -> pd.DataFrame:
         """A score in [0, 1] per turn (rows) and theme (columns)."""
         matrix = self.features_.transform(X) if len(X) else None
@@ -181,6 +185,9 @@ class ThemeTagger(BaseEstimator):
 
     def contributions(self, X: pd.DataFrame, theme: str) -> tuple[sparse.csr_matrix, np.ndarray]:
         """Per-feature contributions (value x weight) to `theme` and the feature names."""
-        matrix = sparse.csr_matrix(self.features_.transform(X))
-        weights = self.models_[theme].coef_.ravel()
-        return matrix.multiply(weights).tocsr(), self.features_.get_feature_names_out()
+        contrib = self.contributions_of(self.feature_matrix(X), theme)
+        return contrib, self.features_.get_feature_names_out()
+
+    def contributions_of(self, matrix: sparse.csr_matrix, theme: str) -> sparse.csr_matrix:
+        """Per-feature contributions (value x weight) to `theme` of a `feature_matrix`."""
+        return matrix.multiply(self.models_[theme].coef_.ravel()).tocsr()

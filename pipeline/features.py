@@ -3,6 +3,7 @@ lemmas of the turns just before and after it (short answers are coded by what th
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from pipeline.schemas import Tokens, Turns
@@ -29,19 +30,14 @@ def turn_features(turns: pd.DataFrame, tokens: pd.DataFrame, hits: pd.DataFrame)
     words = tokens[~tokens[Tokens.is_punct]]
     lemma_of = words[Tokens.lemma].where(~words[Tokens.is_placeholder], "persoon")
     text_of = words[Tokens.text].str.lower().where(~words[Tokens.is_placeholder], "persoon")
-    grouped = pd.DataFrame(
-        {
-            "source": words[Tokens.source],
-            "turn": words[Tokens.turn],
-            "lemma": lemma_of,
-            "word": text_of,
-        }
-    ).groupby(["source", "turn"], sort=False)
+    grouped = words.groupby([Tokens.source, Tokens.turn], sort=False)
+    sizes = grouped.size()
+    in_groups = np.argsort(grouped.ngroup().to_numpy(), kind="stable")  # each turn's rows, in order
     joined = pd.DataFrame(
         {
-            "lemmas": grouped["lemma"].agg(" ".join),
-            "lower": grouped["word"].agg(" ".join),
-            "n_words": grouped["word"].size(),
+            "lemmas": _joined_per_group(lemma_of.to_numpy()[in_groups], sizes),
+            "lower": _joined_per_group(text_of.to_numpy()[in_groups], sizes),
+            "n_words": sizes,
         }
     )
     cues = (
@@ -69,3 +65,13 @@ def turn_features(turns: pd.DataFrame, tokens: pd.DataFrame, hits: pd.DataFrame)
         neighbours = pd.MultiIndex.from_arrays([source, turn + step])
         out[column] = lemmas.reindex(neighbours, fill_value="").to_numpy()
     return out[list(FEATURE_COLUMNS)]
+
+
+def _joined_per_group(values: np.ndarray, sizes: pd.Series) -> pd.Series:
+    """The values of each group joined by spaces; `values` hold the groups one after another."""
+    items = values.tolist()
+    ends = np.cumsum(sizes.to_numpy()).tolist()
+    starts = [0, *ends[:-1]]
+    return pd.Series(
+        [" ".join(items[a:b]) for a, b in zip(starts, ends, strict=True)], index=sizes.index
+    )

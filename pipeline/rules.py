@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import spacy
+from spacy.attrs import LEMMA
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
@@ -47,13 +49,29 @@ def lemma_pattern(pattern: str) -> list[list[dict]]:
     return patterns
 
 
+@dataclass(frozen=True)
+class LemmaCue:
+    """One lemma-pattern cue with a Matcher of its own.
+
+    The gap patterns are expensive to run, and a pattern can only match a Doc that holds one of
+    the lemmas of each of its slots; `could_match` checks that on the Doc's lemma hashes first.
+    """
+
+    slots: tuple[frozenset[int], ...]  # per slot: the hashes of its alternative lemmas
+    matcher: Matcher
+
+    def could_match(self, doc_lemmas: set[int]) -> bool:
+        return all(not slot.isdisjoint(doc_lemmas) for slot in self.slots)
+
+
 class CueMatcher:
     """All cues of a codebook, compiled once; `find` returns the surviving hits in one Doc."""
 
     def __init__(self, codebook: Codebook, vocab: Vocab | None = None) -> None:
         self.vocab = vocab or spacy.blank("nl").vocab  # Dutch lexical attributes (LOWER)
         self._phrases = PhraseMatcher(self.vocab, attr="LOWER")
-        self._lemmas = Matcher(self.vocab)
+        self._lemma_cues: list[LemmaCue] = []
+        self._cues_by_lemma: dict[int, list[int]] = {}  # first-slot lemma -> its cues' positions
         self._labels: dict[int, tuple[str, str, bool]] = {}  # match id -> (theme, cue, negative)
         for theme in codebook.themes:
             self._add_theme(theme)
@@ -68,24 +86,40 @@ class CueMatcher:
         doc = Doc(self.vocab, words=words)
         self._phrases.add(self._key(theme, phrase, negative), [doc])
 
+    def _add_lemma_pattern(self, theme: str, pattern: str, negative: bool) -> None:
+        cue = f"{LEMMA_PREFIX}{pattern}"
+        matcher = Matcher(self.vocab)
+        matcher.add(self._key(theme, cue, negative), lemma_pattern(pattern))
+        slots = tuple(
+            frozenset(self.vocab.strings.add(lemma) for lemma in part.lower().split("|"))
+            for part in pattern.split()
+        )
+        for lemma in slots[0]:
+            self._cues_by_lemma.setdefault(lemma, []).append(len(self._lemma_cues))
+        self._lemma_cues.append(LemmaCue(slots, matcher))
+
     def _add_theme(self, theme: Theme) -> None:
         for phrase in theme.phrases:
             self._add_phrase(theme.id, phrase, False)
         for pattern in theme.lemma_patterns:
-            self._lemmas.add(
-                self._key(theme.id, f"{LEMMA_PREFIX}{pattern}", False), lemma_pattern(pattern)
-            )
+            self._add_lemma_pattern(theme.id, pattern, False)
         for cue in theme.negative_cues:
             if cue.startswith(LEMMA_PREFIX):
-                self._lemmas.add(
-                    self._key(theme.id, cue, True), lemma_pattern(cue[len(LEMMA_PREFIX) :])
-                )
+                self._add_lemma_pattern(theme.id, cue[len(LEMMA_PREFIX) :], True)
             else:
                 self._add_phrase(theme.id, cue, True)
 
+    def _lemma_matches(self, doc: Doc) -> list[tuple[int, int, int]]:
+        doc_lemmas = set(np.unique(doc.to_array(LEMMA)).tolist())
+        triggered = {k for lemma in doc_lemmas & self._cues_by_lemma.keys()
+                     for k in self._cues_by_lemma[lemma]}
+        cues = [self._lemma_cues[k] for k in sorted(triggered)]
+        return [match for cue in cues if cue.could_match(doc_lemmas) for match in cue.matcher(doc)]
+
     def find(self, doc: Doc, starts: list[int], ends: list[int]) -> list[Hit]:
         """Hits in `doc`, with offsets mapped through the token offsets of the turn text."""
-        found = [(*self._labels[m], s, e) for m, s, e in [*self._phrases(doc), *self._lemmas(doc)]]
+        matches = [*self._phrases(doc), *self._lemma_matches(doc)]
+        found = [(*self._labels[m], s, e) for m, s, e in matches]
         negatives = [(theme, s, e) for theme, _, neg, s, e in found if neg]
         hits = {}
         for theme, cue, negative, s, e in found:
@@ -110,20 +144,32 @@ def docs_from_tokens(
 ) -> Iterator[tuple[str, int, Doc, list[int], list[int]]]:
     """Rebuild one Doc per turn from the token table: (source, turn, doc, starts, ends)."""
     ordered = tokens.sort_values([Tokens.source, Tokens.turn, Tokens.i], kind="stable")
-    for (source, turn), group in ordered.groupby([Tokens.source, Tokens.turn], sort=False):
-        starts = group[Tokens.start].tolist()
-        ends = group[Tokens.end].tolist()
-        spaces = [nxt > end for end, nxt in zip(ends, starts[1:], strict=False)] + [False]
-        sent = group[Tokens.sent].tolist()
-        sent_starts = [True] + [a != b for a, b in zip(sent, sent[1:], strict=False)]
-        doc = Doc(
-            vocab,
-            words=group[Tokens.text].tolist(),
-            spaces=spaces,
-            lemmas=group[Tokens.lemma].tolist(),
-            sent_starts=sent_starts,
-        )
-        yield source, int(turn), doc, starts, ends
+    source = ordered[Tokens.source].to_numpy()
+    turn = ordered[Tokens.turn].to_numpy()
+    start = ordered[Tokens.start].to_numpy()
+    end = ordered[Tokens.end].to_numpy()
+    sent = ordered[Tokens.sent].to_numpy()
+    first = np.ones(len(ordered), dtype=bool)  # the first token of its turn
+    first[1:] = (source[1:] != source[:-1]) | (turn[1:] != turn[:-1])
+    last = np.append(first[1:], True)
+    spaces = np.zeros(len(ordered), dtype=bool)
+    spaces[:-1] = start[1:] > end[:-1]
+    spaces &= ~last
+    sent_starts = first.copy()
+    sent_starts[1:] |= sent[1:] != sent[:-1]
+    columns = [
+        start.tolist(),
+        end.tolist(),
+        ordered[Tokens.text].tolist(),
+        spaces.tolist(),
+        ordered[Tokens.lemma].tolist(),
+        sent_starts.tolist(),
+    ]
+    bounds = [*np.flatnonzero(first).tolist(), len(ordered)]
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        starts, ends, words, spaced, lemmas, sentence_starts = (c[a:b] for c in columns)
+        doc = Doc(vocab, words=words, spaces=spaced, lemmas=lemmas, sent_starts=sentence_starts)
+        yield source[a], int(turn[a]), doc, starts, ends
 
 
 def find_hits(

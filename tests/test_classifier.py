@@ -144,3 +144,14 @@ def test_training_without_context_features_still_works(training):
     tagger = ThemeTagger(themes=THEMES, min_df=1, context_weight=0).fit(X, Y)
     names = tagger.features_.get_feature_names_out()
     assert not any(n.startswith(("prev__", "next__")) for n in names)
+
+
+def test_feature_rows_do_not_depend_on_the_other_rows(tagger, training):
+    """`evidence` transforms all decided turns at once and takes each theme's rows from that."""
+    X, _ = training
+    whole = tagger.feature_matrix(X)
+    part = tagger.feature_matrix(X.iloc[[3, 1]])
+    assert (whole[[3, 1]] != part).nnz == 0
+    contrib, _ = tagger.contributions(X.iloc[[3, 1]], "wij-zij")
+    same = tagger.contributions_of(whole[[3, 1]], "wij-zij")
+    assert (contrib != same).nnz == 0 and (contrib.indices == same.indices).all()

@@ -84,3 +84,13 @@ def test_placeholders_become_persoon_and_cues_are_collected():
     out = turn_features(turns, tokens_for(turns), hits)
     assert out.loc[0, "lemmas"].startswith("persoon ")
     assert out["cues"].tolist() == [[], ["dubbelrol:twee petten"]]
+
+
+def test_tokens_in_any_row_order_give_the_same_features():
+    turns = make_turns(["wij en zij", "ja precies", "ze luisteren niet"])
+    tokens = tokens_for(turns)
+    shuffled = tokens.sample(frac=1, random_state=3).reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        turn_features(turns, shuffled.sort_values("i", kind="stable"), NO_HITS),
+        turn_features(turns, tokens, NO_HITS),
+    )

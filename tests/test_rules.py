@@ -86,3 +86,51 @@ def test_new_codebook_theme_is_matched(fallback_nlp):
     tokens = pd.concat([t for t, _ in analyse(make_turns([text]), nlp, backoff=LemmaBackoff())])
     hits = find_hits(tokens, CueMatcher(codebook), {("a/sessie.txt", 1): text})
     assert hits["theme"].tolist() == ["eenzaamheid"]
+
+
+def test_skipping_cues_that_cannot_match_changes_no_hit(fallback_nlp):
+    """Each lemma cue runs only on Docs that hold a lemma of each of its slots; one Matcher with
+    every pattern, run on every Doc, must find the same."""
+    from spacy.matcher import Matcher
+
+    from pipeline.codebook import LEMMA_PREFIX
+    from pipeline.rules import docs_from_tokens
+
+    nlp, _ = fallback_nlp
+    codebook = load_codebook(REPO_ROOT / "codebook.yaml")
+    matcher = CueMatcher(codebook)
+    everything = Matcher(matcher.vocab)  # keys as CueMatcher names them: the same match ids
+    for theme in codebook.themes:
+        for pattern in theme.lemma_patterns:
+            everything.add(f"+{theme.id}\t{LEMMA_PREFIX}{pattern}", lemma_pattern(pattern))
+        for cue in theme.negative_cues:
+            if cue.startswith(LEMMA_PREFIX):
+                everything.add(f"-{theme.id}\t{cue}", lemma_pattern(cue.removeprefix(LEMMA_PREFIX)))
+    texts = [
+        "Wij doen het werk en zij bepalen, ze luisteren niet naar ons.",
+        "Geef ze de ruimte; we laten het los en sturen ze een mailtje.",
+        "Ik zit klem tussen gemeente en bewoners met twee petten op.",
+        "Het regent.",
+    ]
+    tokens = pd.concat([t for t, _ in analyse(make_turns(texts), nlp, backoff=LemmaBackoff())])
+    for _, _, doc, _, _ in docs_from_tokens(tokens, matcher.vocab):
+        assert sorted(matcher._lemma_matches(doc)) == sorted(everything(doc))
+
+
+def test_docs_are_rebuilt_per_turn_whatever_the_row_order(fallback_nlp):
+    from pipeline.rules import docs_from_tokens
+
+    nlp, _ = fallback_nlp
+    texts = ["Wij bepalen.  Zij niet!", "Ja.", "Geef ze de ruimte."]
+    tokens = pd.concat([t for t, _ in analyse(make_turns(texts), nlp, backoff=LemmaBackoff())])
+    shuffled = tokens.sample(frac=1, random_state=1)
+    vocab = CueMatcher(load_codebook(REPO_ROOT / "codebook.yaml")).vocab
+    docs = list(docs_from_tokens(shuffled, vocab))
+    assert [(turn, doc.text) for _, turn, doc, _, _ in docs] == [
+        (1, "Wij bepalen. Zij niet!"),
+        (2, "Ja."),
+        (3, "Geef ze de ruimte."),
+    ]
+    _, _, doc, starts, ends = docs[0]
+    assert [s.text for s in doc.sents] == ["Wij bepalen.", "Zij niet!"]
+    assert (starts, ends) == ([0, 4, 11, 14, 18, 22], [3, 11, 12, 17, 22, 23])
