@@ -6,6 +6,7 @@ status (read / skipped / rejected), its turn count and every error and warning w
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import sys
@@ -18,7 +19,9 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from pipeline import io, pseudonymise
+from pipeline import io, pseudonymise, schemas
+from pipeline.cache import SourceCache
+from pipeline.cache import salt as cache_salt_of
 from pipeline.params import IngestParams, Paths, paths, read_params, section
 from pipeline.readers import (
     Found,
@@ -32,6 +35,20 @@ from pipeline.readers import (
 from pipeline.schemas import Turns
 
 log = logging.getLogger("buurtlens.ingest")
+
+# The modules and resources whose code decides a file's result (part of the cache salt).
+INGEST_CODE = (
+    "ingest.py",
+    "readers.py",
+    "decoding.py",
+    "metadata.py",
+    "turns.py",
+    "captions.py",
+    "problems.py",
+    "pseudonymise.py",
+    "schemas.py",
+    "resources/sprekerlabels.yaml",
+)
 
 
 @dataclass(frozen=True)
@@ -203,27 +220,79 @@ def process_all(
     deidentifier: Any | None,
     allowlist: Any | None,
     n_process: int = 1,
+    cache: SourceCache | None = None,
 ) -> list[FileResult]:
     """Read every file, then pseudonymise each with the whole corpus's names known, in file
-    order, over `n_process` processes."""
+    order, over `n_process` processes. A file whose `cache` entry matches is not pseudonymised
+    again (see `file_key`)."""
+    if cache is None or deidentifier is None:  # entries hold pseudonymised results only
+        cache = SourceCache(None)
     _WORKER.update(reader=reader, deidentifier=deidentifier, allowlist=allowlist, other_names=())
     forking = "fork" in multiprocessing.get_all_start_methods()
-    parallel = n_process > 1 and len(found) > 1 and forking
-    progress = dict(total=len(found), unit="file", disable=None, mininterval=2)
-    if not parallel:
-        parsed = [_read_in_worker(f) for f in found]
-        _WORKER["other_names"] = corpus_names(parsed) if deidentifier is not None else ()
-        items = zip(found, parsed, strict=True)
-        return [_process_in_worker(i) for i in tqdm(items, desc="ingest", **progress)]
+    parallel = n_process > 1 and forking
     # Forked workers share the parent's de-identifier (its lookup tables take seconds to load).
-    ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=n_process, mp_context=ctx) as pool:
-        parsed = list(pool.map(_read_in_worker, found, chunksize=4))
-    _WORKER["other_names"] = corpus_names(parsed) if deidentifier is not None else ()
-    with ProcessPoolExecutor(max_workers=n_process, mp_context=ctx) as pool:
-        items = list(zip(found, parsed, strict=True))
-        results = pool.map(_process_in_worker, items, chunksize=1)
-        return list(tqdm(results, desc="ingest", **progress))
+    ctx = multiprocessing.get_context("fork") if parallel else None
+
+    def mapped(work: Any, items: Sequence[Any], chunksize: int, desc: str) -> list[Any]:
+        progress = dict(total=len(items), desc=desc, unit="file", disable=None, mininterval=2)
+        if not (parallel and len(items) > 1):
+            return list(tqdm(map(work, items), **progress))
+        with ProcessPoolExecutor(max_workers=n_process, mp_context=ctx) as pool:
+            return list(tqdm(pool.map(work, items, chunksize=chunksize), **progress))
+
+    parsed = mapped(_read_in_worker, found, 4, desc="read")
+    names = corpus_names(parsed) if deidentifier is not None else []
+    _WORKER["other_names"] = names
+    keys = [
+        file_key(cache, f, p, names) if p is not None else None
+        for f, p in zip(found, parsed, strict=True)
+    ]
+    # entries are plain tuples: a class pickled by `python -m pipeline.ingest` lives in __main__
+    cached = [cache.get(k) if k is not None else None for k in keys]
+    results = [FileResult(*entry) if entry is not None else None for entry in cached]
+    todo = [i for i, r in enumerate(results) if r is None]
+    computed = mapped(
+        _process_in_worker, [(found[i], parsed[i]) for i in todo], 1, desc="pseudonymise"
+    )
+    for i, result in zip(todo, computed, strict=True):
+        results[i] = result
+        if keys[i] is not None:
+            cache.put(keys[i], (result.entry, result.turns, result.content_hash))
+    return results
+
+
+def file_key(
+    cache: SourceCache, found: Found, parsed: ParsedTranscript, names: Sequence[str]
+) -> str:
+    """What decides one file's result besides the run's salt: its path, its bytes and its
+    sidecar's, and the corpus names that can occur in it (a participant of another session who
+    is mentioned here is pseudonymised here; a superset by first word is enough)."""
+    meta = parsed.meta
+    haystack = "\n".join(
+        [
+            meta.sessie if meta is not None else "",
+            *(t.text for t in parsed.turns),
+            *(p.message for p in (*parsed.errors, *parsed.warnings)),
+        ]
+    )
+    present = [
+        n for n in names if pseudonymise.is_searchable_name(n) and n.split()[0] in haystack
+    ]
+    sidecar = found.path.with_name(found.path.name + ".yaml")
+    return cache.key(
+        found.rel,
+        found.path.read_bytes(),
+        sidecar.read_bytes() if sidecar.is_file() else b"",
+        json.dumps(present, ensure_ascii=False),
+    )
+
+
+def cache_salt(p: Paths, cfg: IngestParams) -> str:
+    """What every file's result depends on besides the file: the code, the configuration and the
+    params that change a result (`n_process`, `strict` and `ignore` change none)."""
+    code = [*INGEST_CODE, p.gemeenten, p.rollen, p.allowlist]
+    settings = {"max_file_mb": cfg.max_file_mb, "max_line_chars": cfg.max_line_chars}
+    return cache_salt_of("ingest", code, settings, packages=("deduce", "docdeid", "python-docx"))
 
 
 def check(root: Path, reader: ReaderConfig, ignore: Iterable[str]) -> dict[str, Any]:
@@ -233,11 +302,17 @@ def check(root: Path, reader: ReaderConfig, ignore: Iterable[str]) -> dict[str, 
 
 
 def ingest(
-    root: Path, reader: ReaderConfig, cfg: IngestParams, deidentifier: Any, allowlist: Any
+    root: Path,
+    reader: ReaderConfig,
+    cfg: IngestParams,
+    deidentifier: Any,
+    allowlist: Any,
+    cache: SourceCache | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """All turns below `root`, pseudonymised, and the ingestion report."""
     found = discover(root, cfg.ignore)
-    results = flag_duplicates(process_all(found, reader, deidentifier, allowlist, cfg.n_process))
+    results = process_all(found, reader, deidentifier, allowlist, cfg.n_process, cache)
+    results = flag_duplicates(results)
     frames = [r.turns for r in results if r.turns is not None]
     turns = pd.concat(frames, ignore_index=True) if frames else empty_turns()
     return Turns.validate(turns), build_report(results)
@@ -245,10 +320,7 @@ def ingest(
 
 def empty_turns() -> pd.DataFrame:
     """A `Turns` table with no rows."""
-    columns = Turns.to_schema().columns
-    return pd.DataFrame(
-        {c: pd.Series(dtype="int64" if c in ("turn", "line", "jaar") else "str") for c in columns}
-    )
+    return schemas.empty(Turns)
 
 
 def reader_config(p: Paths, cfg: IngestParams) -> ReaderConfig:
@@ -260,7 +332,9 @@ def run(p: Paths, cfg: IngestParams) -> dict[str, Any]:
     reader = reader_config(p, cfg)
     deidentifier = pseudonymise.load_deidentifier()
     allowlist = pseudonymise.load_allowlist(p.allowlist, p.gemeenten)
-    turns, report = ingest(p.transcripts, reader, cfg, deidentifier, allowlist)
+    cache = SourceCache(p.cache / "ingest", cache_salt(p, cfg))
+    turns, report = ingest(p.transcripts, reader, cfg, deidentifier, allowlist, cache)
+    log.info("cache: %s; %d old entries removed", cache.summary(), cache.prune())
     io.write_json(report, p.ingest_report)
     totals = report["totals"]
     log.info(

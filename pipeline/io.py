@@ -14,8 +14,11 @@ import pandas as pd
 
 
 @contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; move it into place only if the block succeeds."""
+def atomic_path(path: Path, durable: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; move it into place only if the block succeeds.
+
+    `durable=False` skips the fsync: for files that are cheap to redo (cache entries), where a
+    thousand fsyncs would cost more than the work they keep."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -23,8 +26,9 @@ def atomic_path(path: Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        with open(tmp_path, "rb+") as fh:
-            os.fsync(fh.fileno())
+        if durable:
+            with open(tmp_path, "rb+") as fh:
+                os.fsync(fh.fileno())
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes files private (0600)
         os.replace(tmp_path, path)
     finally:
@@ -37,8 +41,8 @@ def _umask() -> int:
     return mask
 
 
-def _write_with(path: Path, write: Callable[[Path], Any]) -> None:
-    with atomic_path(path) as tmp:
+def _write_with(path: Path, write: Callable[[Path], Any], durable: bool = True) -> None:
+    with atomic_path(path, durable) as tmp:
         write(tmp)
 
 
@@ -52,8 +56,8 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
     )
 
 
-def write_bytes(data: bytes, path: Path) -> None:
-    _write_with(path, lambda tmp: tmp.write_bytes(data))
+def write_bytes(data: bytes, path: Path, durable: bool = True) -> None:
+    _write_with(path, lambda tmp: tmp.write_bytes(data), durable)
 
 
 def write_text(text: str, path: Path) -> None:

@@ -5,19 +5,38 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import spacy
+from spacy import parts_of_speech
+from spacy.attrs import (
+    IDX,
+    IS_ALPHA,
+    IS_PUNCT,
+    IS_SPACE,
+    IS_STOP,
+    LEMMA,
+    LENGTH,
+    LOWER,
+    ORTH,
+    POS,
+    SENT_START,
+)
 from spacy.language import Language
 from spacy.tokens import Doc
+from spacy.vocab import Vocab
 from tqdm import tqdm
 
 from pipeline import io
+from pipeline.cache import SourceCache, contiguous_groups, frame_digest
+from pipeline.cache import salt as cache_salt_of
+from pipeline.cache import version as cache_version
 from pipeline.lemmas import LemmaBackoff
 from pipeline.params import NlpParams, paths, read_params, section
 from pipeline.pseudonymise import PLACEHOLDER_RE
@@ -29,6 +48,11 @@ log = logging.getLogger("buurtlens.nlp")
 # pseudonyms are upper case ("[PERSOON-1]"), so the two never collide.
 NOTE = re.compile(r"\[[a-zà-ÿ][^\[\]\n]{0,80}\]")
 FULL_MODEL_EXCLUDE = ("parser", "ner")  # sentences come from the senter, which is much faster
+# The token attributes read with `Doc.to_array`, one column each, in this order.
+TOKEN_ATTRS = (
+    ORTH, LOWER, LEMMA, POS, IDX, LENGTH, IS_SPACE, IS_ALPHA, IS_STOP, IS_PUNCT, SENT_START
+)
+COLUMN = {attr: k for k, attr in enumerate(TOKEN_ATTRS)}
 
 
 @dataclass(frozen=True)
@@ -101,66 +125,118 @@ def analyse(
     keys = zip(turns[Turns.source], turns[Turns.turn], turns[Turns.text], strict=True)
     texts = (mask_notes(t) for t in turns[Turns.text])
     docs = nlp.pipe(zip(texts, keys), as_tuples=True, batch_size=batch_size, n_process=n_process)
-    token_rows: list[tuple] = []
-    sent_rows: list[tuple] = []
+    arrays: list[np.ndarray] = []
+    turn_keys: list[tuple[str, int, str]] = []
     progress = tqdm(docs, total=len(turns), desc="nlp", unit="turn", disable=None, mininterval=2)
     for n, (doc, (source, turn, text)) in enumerate(progress, 1):
-        _rows_for_doc(
-            merge_placeholders(doc), text, source, int(turn), backoff, token_rows, sent_rows
-        )
+        arrays.append(merge_placeholders(doc).to_array(list(TOKEN_ATTRS)))
+        turn_keys.append((source, int(turn), text))
         if n % chunk_turns == 0:
-            yield _frames(token_rows, sent_rows)
-            token_rows, sent_rows = [], []
-    yield _frames(token_rows, sent_rows)
+            yield _chunk_frames(arrays, turn_keys, nlp.vocab, backoff)
+            arrays, turn_keys = [], []
+    yield _chunk_frames(arrays, turn_keys, nlp.vocab, backoff)
 
 
-def _rows_for_doc(
-    doc: Doc,
-    text: str,
-    source: str,
-    turn: int,
+def _chunk_frames(
+    arrays: list[np.ndarray],
+    turn_keys: list[tuple[str, int, str]],
+    vocab: Vocab,
     backoff: LemmaBackoff | None,
-    token_rows: list,
-    sent_rows: list,
-) -> None:
-    """Append the token and sentence rows of one turn; sentence text is the original turn text."""
-    i = 0
-    sent_index = 0
-    for sent in doc.sents:
-        words = [t for t in sent if not t.is_space]
-        if not words:
-            continue
-        start, end = words[0].idx, words[-1].idx + len(words[-1])
-        sent_rows.append((source, turn, sent_index, start, end, text[start:end]))
-        for tok in words:
-            placeholder = bool(PLACEHOLDER_RE.fullmatch(tok.text))
-            lemma = tok.text if placeholder else tok.lemma_.lower()
-            if backoff is not None and not placeholder:
-                lemma = backoff.lemma(tok.lower_)
-            token_rows.append(
-                (
-                    source,
-                    turn,
-                    sent_index,
-                    i,
-                    tok.idx,
-                    tok.idx + len(tok),
-                    tok.text,
-                    lemma,
-                    tok.pos_,
-                    tok.is_alpha,
-                    tok.is_stop,
-                    tok.is_punct,
-                    placeholder,
-                )
-            )
-            i += 1
-        sent_index += 1
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The token and sentence tables of a chunk of turns, from each Doc's `TOKEN_ATTRS` array.
+
+    Space tokens are left out; a sentence of only spaces gets no row and no index. Sentence text
+    is the original turn text.
+    """
+    counts = np.array([len(a) for a in arrays], dtype=np.int64)
+    table = np.concatenate([np.empty((0, len(TOKEN_ATTRS)), np.uint64), *arrays])
+    turn_of = np.repeat(np.arange(len(arrays)), counts)
+    first_of_turn = np.zeros(len(table), dtype=bool)
+    first_of_turn[(np.cumsum(counts) - counts)[counts > 0]] = True
+    # A running sentence number over the chunk, as `Doc.sents` splits: at is_sent_start == 1.
+    sentence_of = np.cumsum(first_of_turn | (table[:, COLUMN[SENT_START]] == 1))
+    words = table[:, COLUMN[IS_SPACE]] == 0
+    table, turn_of, sentence_of = table[words], turn_of[words], sentence_of[words]
+
+    opens_turn = _changes(turn_of)
+    opens_sentence = _changes(sentence_of)
+    turn_first_word = np.maximum.accumulate(np.where(opens_turn, np.arange(len(table)), 0))
+    sentence_number = np.cumsum(opens_sentence) - 1
+    sent = sentence_number - sentence_number[turn_first_word]
+    start = table[:, COLUMN[IDX]].astype(np.int64)
+    end = start + table[:, COLUMN[LENGTH]].astype(np.int64)
+
+    text = _strings(table[:, COLUMN[ORTH]], vocab)
+    placeholder = _mapped(text, lambda t: bool(PLACEHOLDER_RE.fullmatch(t)), bool)
+    if backoff is not None:
+        lemma = _mapped(_strings(table[:, COLUMN[LOWER]], vocab), backoff.lemma, object)
+    else:
+        lemma = _mapped(_strings(table[:, COLUMN[LEMMA]], vocab), str.lower, object)
+    sources = np.array([source for source, _, _ in turn_keys], dtype=object)
+    turns = np.array([turn for _, turn, _ in turn_keys], dtype=np.int64)
+    tokens = pd.DataFrame(
+        {
+            "source": sources[turn_of],
+            "turn": turns[turn_of],
+            "sent": sent,
+            "i": np.arange(len(table)) - turn_first_word,
+            "start": start,
+            "end": end,
+            "text": text,
+            "lemma": np.where(placeholder, text, lemma),
+            "pos": _mapped(table[:, COLUMN[POS]], parts_of_speech.NAMES.__getitem__, object),
+            "is_alpha": table[:, COLUMN[IS_ALPHA]] != 0,
+            "is_stop": table[:, COLUMN[IS_STOP]] != 0,
+            "is_punct": table[:, COLUMN[IS_PUNCT]] != 0,
+            "is_placeholder": placeholder,
+        }
+    )
+    first_word = np.flatnonzero(opens_sentence)
+    last_word = np.append(first_word[1:] - 1, len(table) - 1)[: len(first_word)]
+    sentence_turn = turn_of[first_word]
+    sentences = pd.DataFrame(
+        {
+            "source": sources[sentence_turn],
+            "turn": turns[sentence_turn],
+            "sent": sent[first_word],
+            "start": start[first_word],
+            "end": end[last_word],
+        }
+    )
+    sentences["text"] = [
+        turn_keys[k][2][a:b]
+        for k, a, b in zip(
+            sentence_turn.tolist(), sentences["start"].tolist(), sentences["end"].tolist(),
+            strict=True,
+        )
+    ]
+    return _typed(tokens, sentences)
+
+
+def _changes(values: np.ndarray) -> np.ndarray:
+    """True where a value differs from the one before it (and at the first)."""
+    opens = np.ones(len(values), dtype=bool)
+    opens[1:] = values[1:] != values[:-1]
+    return opens
+
+
+def _mapped(values: np.ndarray, function: Callable, dtype: type) -> np.ndarray:
+    """`function` of every value, computed once per distinct value."""
+    distinct, inverse = np.unique(values, return_inverse=True)
+    return np.array([function(v) for v in distinct.tolist()], dtype=dtype)[inverse].reshape(-1)
+
+
+def _strings(hashes: np.ndarray, vocab: Vocab) -> np.ndarray:
+    return _mapped(hashes, vocab.strings.__getitem__, object)
 
 
 def _frames(token_rows: list, sent_rows: list) -> tuple[pd.DataFrame, pd.DataFrame]:
     tokens = pd.DataFrame(token_rows, columns=list(Tokens.to_schema().columns))
     sentences = pd.DataFrame(sent_rows, columns=list(Sentences.to_schema().columns))
+    return _typed(tokens, sentences)
+
+
+def _typed(tokens: pd.DataFrame, sentences: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     for frame in (tokens, sentences):
         for col in ("turn", "sent", "i", "start", "end"):
             if col in frame:
@@ -198,6 +274,84 @@ def write_tables(
     return counts[0], counts[1]
 
 
+# The modules and resources whose code decides a source's tokens (part of the cache salt).
+NLP_CODE = (
+    "nlp.py", "lemmas.py", "pseudonymise.py", "schemas.py", "resources/lemma_aanvullingen.yaml"
+)
+
+
+def cache_salt(cfg: NlpParams) -> str:
+    """What every source's tokens depend on besides its turns (`batch_size` and `n_process`
+    change no result)."""
+    settings = {"model": cfg.model, "model_version": cache_version(cfg.model)}
+    return cache_salt_of("nlp", NLP_CODE, settings, packages=("spacy", "spacy-lookups-data"))
+
+
+def analyse_sources(
+    turns: pd.DataFrame,
+    nlp: Language,
+    cache: SourceCache,
+    *,
+    backoff: LemmaBackoff | None,
+    batch_size: int = 256,
+    n_process: int = 1,
+    batch_turns: int = 5000,
+    rows_per_chunk: int = 200_000,
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """Like `analyse`, but a source whose turns have a `cache` entry is not analysed again.
+
+    The sources without an entry are analysed first, in batches of about `batch_turns` turns, and
+    stored; then every source's tables are yielded in turn order, about `rows_per_chunk` tokens
+    at a time, so memory stays flat and the output does not depend on what was reused.
+    """
+    groups = contiguous_groups(turns, Turns.source)
+    keys = [cache.key(src, frame_digest(rows[[Turns.turn, Turns.text]])) for src, rows in groups]
+
+    def analysed(batch: list[int]) -> None:
+        frame = pd.concat([groups[i][1] for i in batch], ignore_index=True)
+        chunks = analyse(frame, nlp, backoff=backoff, batch_size=batch_size, n_process=n_process,
+                         chunk_turns=len(frame) + 1)
+        tokens, sentences = (pd.concat(parts, ignore_index=True) for parts in zip(*chunks))
+        by_source = [dict(contiguous_groups(t, "source")) for t in (tokens, sentences)]
+        for i in batch:
+            source = groups[i][0]
+            entry = tuple(
+                found[source].reset_index(drop=True) if source in found else empty.iloc[:0]
+                for found, empty in zip(by_source, (tokens, sentences), strict=True)
+            )
+            cache.put(keys[i], entry)
+
+    batch: list[int] = []
+    todo = [i for i, key in enumerate(keys) if not cache.has(key)]
+    for i in tqdm(todo, desc="nlp", unit="file", disable=None, mininterval=2):
+        batch.append(i)
+        if sum(len(groups[k][1]) for k in batch) >= batch_turns:
+            analysed(batch)
+            batch = []
+    if batch:
+        analysed(batch)
+
+    buffered: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+    for i, key in enumerate(keys):
+        entry = cache.get(key)
+        if entry is None:  # an entry that could not be read back: analyse it again
+            analysed([i])
+            entry = cache.get(key)
+        buffered.append(entry)
+        if sum(len(tokens) for tokens, _ in buffered) >= rows_per_chunk:
+            yield _concat(buffered)
+            buffered = []
+    if buffered or not keys:
+        yield _concat(buffered)
+
+
+def _concat(entries: list[tuple[pd.DataFrame, pd.DataFrame]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if not entries:
+        return _frames([], [])
+    tokens, sentences = zip(*entries, strict=True)
+    return pd.concat(tokens, ignore_index=True), pd.concat(sentences, ignore_index=True)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     logging.getLogger("spacy").setLevel(logging.WARNING)  # its INFO lines are for training
@@ -207,10 +361,12 @@ def main() -> None:
     turns = Turns.validate(pd.read_parquet(p.turns))
     nlp, info = load_pipeline(cfg.model)
     backoff = LemmaBackoff() if info.fallback else None
-    chunks = analyse(
-        turns, nlp, backoff=backoff, batch_size=cfg.batch_size, n_process=cfg.n_process
+    cache = SourceCache(p.cache / "nlp", cache_salt(cfg))
+    chunks = analyse_sources(
+        turns, nlp, cache, backoff=backoff, batch_size=cfg.batch_size, n_process=cfg.n_process
     )
     n_tokens, n_sents = write_tables(chunks, p.tokens, p.sentences)
+    log.info("cache: %s; %d old entries removed", cache.summary(), cache.prune())
     meta = {**asdict(info), "turns": len(turns), "tokens": n_tokens, "sentences": n_sents}
     io.write_json(meta, p.nlp_meta)
     log.info(

@@ -45,6 +45,7 @@ class Paths:
     topic_info: Path
     topics_over_time: Path
     topics_meta: Path
+    cache: Path
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
@@ -291,3 +292,12 @@ class TopicsOverTime(pa.DataFrameModel):
         coerce = True
         strict = True
         unique = ["period", "topic"]
+
+
+def empty(model: type[pa.DataFrameModel]) -> pd.DataFrame:
+    """A table of `model` with no rows, each column of its declared dtype."""
+    def dtype(declared: object) -> str:
+        return "str" if "string" in str(declared) else str(declared)  # pandas' default strings
+
+    columns = model.to_schema().columns
+    return pd.DataFrame({name: pd.Series(dtype=dtype(c.dtype)) for name, c in columns.items()})

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import pickle
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import joblib
 import pandas as pd
+import pyarrow.parquet as pq
 
-from pipeline import io, pseudonymise
+from pipeline import cache, io, pseudonymise, schemas
 from pipeline.classifier import ThemeTagger
 from pipeline.codebook import Codebook, load_codebook
 from pipeline.features import turn_features
@@ -20,6 +23,7 @@ from pipeline.schemas import Evidence, Tags, Tokens, Turns
 log = logging.getLogger("buurtlens.tag")
 
 THEMES_SEPARATOR = ";"
+BATCH_TURNS = 5000  # turns tagged (and, in `tag_folder`, analysed) together
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,7 @@ class TrainedModel:
     tagger: ThemeTagger
     codebook_digest: str
     codebook_version: str
+    fingerprint: str = ""  # digest of what it was trained from (the `train` cache key)
 
 
 def save_model(model: TrainedModel, path: Path) -> None:
@@ -115,33 +120,32 @@ def evidence(
                     1.0,
                 )
             )
-    words = tokens[~tokens[Tokens.is_punct]]
-    lemma = words[Tokens.lemma].where(~words[Tokens.is_placeholder], "persoon")
-    by_turn = {
-        key: (list(g_lemma), list(g_start), list(g_end))
-        for key, g_lemma, g_start, g_end in (
-            (k, g["lemma"], g["start"], g["end"])
-            for k, g in words.assign(lemma=lemma).groupby([Tokens.source, Tokens.turn], sort=False)
-        )
-    }
+    words_of = _words_by_turn(tokens)
     index = {key: pos for pos, key in enumerate(zip(features["source"], features["turn"]))}
+    learned = decided[decided["theme"].isin(list(tagger.models_))]
+    # One transform for every decided turn: rows do not depend on each other.
+    positions = sorted({index[key] for key in zip(learned["source"], learned["turn"])})
+    matrix = tagger.feature_matrix(features.iloc[positions]) if positions else None
+    row_of = {features_row: r for r, features_row in enumerate(positions)}
+    names = tagger.features_.get_feature_names_out() if positions else None
     for theme in tagger.themes:
         if theme not in tagger.models_:
             continue
         chosen = decided[decided["theme"] == theme]
         if chosen.empty:
             continue
-        rows_at = [index[(s, t)] for s, t in zip(chosen["source"], chosen["turn"])]
-        contrib, names = tagger.contributions(features.iloc[rows_at], theme)
-        for r, (source, turn) in enumerate(zip(chosen["source"], chosen["turn"])):
-            row = contrib.getrow(r)
-            order = row.data.argsort()[::-1]
-            lemmas, starts, ends = by_turn.get((source, turn), ([], [], []))
+        keys = list(zip(chosen["source"], chosen["turn"]))
+        contrib = tagger.contributions_of(matrix[[row_of[index[key]] for key in keys]], theme)
+        for r, (source, turn) in enumerate(keys):
+            weights = contrib.data[contrib.indptr[r] : contrib.indptr[r + 1]]
+            columns = contrib.indices[contrib.indptr[r] : contrib.indptr[r + 1]]
+            order = weights.argsort()[::-1]
+            lemmas, starts, ends = words_of(source, turn)
             shown = 0
             for k in order:
-                if shown >= per_theme or row.data[k] <= 0:
+                if shown >= per_theme or weights[k] <= 0:
                     break
-                name = names[row.indices[k]]
+                name = names[columns[k]]
                 if not name.startswith("lemmas__"):
                     continue
                 ngram = name.removeprefix("lemmas__").split()
@@ -159,7 +163,7 @@ def evidence(
                         start,
                         end,
                         texts[(source, turn)][start:end],
-                        round(float(row.data[k]), 6),
+                        round(float(weights[k]), 6),
                     )
                 )
                 shown += 1
@@ -169,6 +173,26 @@ def evidence(
     return Evidence.validate(
         frame.sort_values(["source", "turn", "theme", "kind", "start"], ignore_index=True)
     )
+
+
+def _words_by_turn(
+    tokens: pd.DataFrame,
+) -> Callable[[str, int], tuple[list[str], list[int], list[int]]]:
+    """Lemmas (pseudonyms as "persoon"), starts and ends of a turn's words, looked up lazily:
+    only the decided turns need them."""
+    words = tokens[~tokens[Tokens.is_punct]]
+    lemma = words[Tokens.lemma].where(~words[Tokens.is_placeholder], "persoon").to_numpy()
+    start = words[Tokens.start].to_numpy()
+    end = words[Tokens.end].to_numpy()
+    positions = words.groupby([Tokens.source, Tokens.turn], sort=False).indices
+
+    def of(source: str, turn: int) -> tuple[list[str], list[int], list[int]]:
+        at = positions.get((source, turn))
+        if at is None:
+            return [], [], []
+        return lemma[at].tolist(), start[at].tolist(), end[at].tolist()
+
+    return of
 
 
 def tag_corpus(
@@ -188,6 +212,113 @@ def tag_corpus(
     texts = dict(zip(zip(turns[Turns.source], turns[Turns.turn]), turns[Turns.text], strict=True))
     ev = evidence(tags, features, hits, tokens, texts, model.tagger, params.evidence_per_theme)
     return tags, ev
+
+
+# The modules whose code decides a source's tags and evidence (part of the cache salt).
+TAG_CODE = ("tag.py", "rules.py", "features.py", "classifier.py", "codebook.py", "schemas.py")
+
+
+def cache_salt(model: TrainedModel, codebook: Codebook, params: TagParams) -> str:
+    """What every source's tags depend on besides its turns and tokens. The model counts by its
+    fingerprint (what it was trained from): its pickled bytes may differ between saves."""
+    fingerprint = model.fingerprint or cache.digest(pickle.dumps(model))
+    settings = {"model": fingerprint, "codebook": codebook.digest, "tag": asdict(params)}
+    return cache.salt("tag", TAG_CODE, settings, packages=("scikit-learn", "spacy"))
+
+
+def tag_sources(
+    sources: Iterable[tuple[str, pd.DataFrame, pd.DataFrame]],
+    codebook: Codebook,
+    model: TrainedModel,
+    params: TagParams,
+    store: cache.SourceCache,
+    batch_turns: int = BATCH_TURNS,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tags and evidence of every (source, turns, tokens), one source at a time: a source whose
+    turns and tokens have a `store` entry is not tagged again, the others are tagged in batches
+    of about `batch_turns` turns (a turn's features use only its own source)."""
+    entries: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+    pending: list[tuple[str, str, pd.DataFrame, pd.DataFrame]] = []
+
+    def flush() -> None:
+        turns = pd.concat([t for _, _, t, _ in pending], ignore_index=True)
+        tokens = pd.concat([k for _, _, _, k in pending], ignore_index=True)
+        tags, ev = tag_corpus(turns, tokens, codebook, model, params)
+        tags_of, ev_of = (dict(cache.contiguous_groups(f, "source")) for f in (tags, ev))
+        for key, source, _, _ in pending:
+            entry = tuple(
+                of[source].reset_index(drop=True) if source in of else frame.iloc[:0]
+                for of, frame in ((tags_of, tags), (ev_of, ev))
+            )
+            store.put(key, entry)
+            entries.append(entry)
+        pending.clear()
+
+    for source, turns, tokens in sources:
+        key = store.key(source, cache.frame_digest(turns), cache.frame_digest(tokens))
+        found = store.get(key)
+        if found is not None:
+            entries.append(found)
+            continue
+        pending.append((key, source, turns, tokens))
+        if sum(len(t) for _, _, t, _ in pending) >= batch_turns:
+            flush()
+    if pending:
+        flush()
+    if not entries:
+        return schemas.empty(Tags), schemas.empty(Evidence)
+    tags = pd.concat([t for t, _ in entries], ignore_index=True)
+    ev = pd.concat([e for _, e in entries], ignore_index=True)
+    return (
+        Tags.validate(tags.sort_values(["source", "turn", "theme"], ignore_index=True)),
+        Evidence.validate(
+            ev.sort_values(["source", "turn", "theme", "kind", "start"], ignore_index=True)
+        ),
+    )
+
+
+def whole_sources(turns: pd.DataFrame, min_turns: int) -> Iterator[pd.DataFrame]:
+    """`turns` in consecutive slices of whole sources, each of at least `min_turns` turns (but
+    the last)."""
+    start = end = 0
+    for _, rows in cache.contiguous_groups(turns, Turns.source):
+        end += len(rows)
+        if end - start >= min_turns:
+            yield turns.iloc[start:end]
+            start = end
+    if start < len(turns):
+        yield turns.iloc[start:]
+
+
+def joined_by_source(
+    turns: pd.DataFrame, token_groups: Iterable[tuple[str, pd.DataFrame]]
+) -> Iterator[tuple[str, pd.DataFrame, pd.DataFrame]]:
+    """(source, turns, tokens) per source of `turns`, in order; `token_groups` come in the same
+    source order and lack sources without any token."""
+    groups = iter(token_groups)
+    upcoming = next(groups, None)
+    for source, rows in cache.contiguous_groups(turns, Turns.source):
+        tokens = schemas.empty(Tokens)
+        if upcoming is not None and upcoming[0] == source:
+            tokens = upcoming[1]
+            upcoming = next(groups, None)
+        yield source, rows, tokens
+
+
+def tokens_by_source(path: Path, batch_rows: int = 200_000) -> Iterator[tuple[str, pd.DataFrame]]:
+    """Stream the token table source by source (it is written in source order), so the whole
+    table is never in memory."""
+    carry: pd.DataFrame | None = None
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+        frame = Tokens.validate(batch.to_pandas())
+        if carry is not None:
+            frame = pd.concat([carry, frame], ignore_index=True)
+        groups = cache.contiguous_groups(frame, Tokens.source)
+        for source, rows in groups[:-1]:
+            yield source, rows.reset_index(drop=True)
+        carry = groups[-1][1].reset_index(drop=True) if groups else None
+    if carry is not None:
+        yield str(carry[Tokens.source].iloc[0]), carry
 
 
 def wide_table(turns: pd.DataFrame, tags: pd.DataFrame, themes: tuple[str, ...]) -> pd.DataFrame:
@@ -254,7 +385,12 @@ def tag_folder(directory: Path, params: dict) -> tuple[pd.DataFrame, pd.DataFram
         model = train.fit_model(repo_turns, analysed(repo_turns), codebook, p.annotations,
                                 section(TrainParams, params.get("train")))
     tag_cfg = section(TagParams, params.get("tag"))
-    tags, ev = tag_corpus(turns, analysed(turns), codebook, model, tag_cfg)
+    sources = (  # analysed batch by batch: the whole corpus is never in memory as tokens
+        item
+        for batch in whole_sources(turns, BATCH_TURNS)
+        for item in joined_by_source(batch, cache.contiguous_groups(analysed(batch), "source"))
+    )
+    tags, ev = tag_sources(sources, codebook, model, tag_cfg, cache.SourceCache(None))
     return wide_table(turns, tags, codebook.ids), ev, report
 
 
@@ -263,9 +399,13 @@ def main() -> None:
     params = read_params()
     p = paths(params)
     cfg = section(TagParams, params.get("tag"))
+    codebook = load_codebook(p.codebook)
     turns = Turns.validate(pd.read_parquet(p.turns))
-    tokens = Tokens.validate(pd.read_parquet(p.tokens))
-    tags, ev = tag_corpus(turns, tokens, load_codebook(p.codebook), load_model(p.model), cfg)
+    model = load_model(p.model)
+    store = cache.SourceCache(p.cache / "tag", cache_salt(model, codebook, cfg))
+    sources = joined_by_source(turns, tokens_by_source(p.tokens))
+    tags, ev = tag_sources(sources, codebook, model, cfg, store)
+    log.info("cache: %s; %d old entries removed", store.summary(), store.prune())
     io.write_parquet(tags, p.tags)
     io.write_parquet(ev, p.evidence)
     counts = tags[tags["decided"]].groupby("theme").size().to_dict()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,8 @@ import pandas as pd
 
 from pipeline import io
 from pipeline.annotations import Coding, align, read_annotations
+from pipeline.cache import SourceCache, frame_digest
+from pipeline.cache import salt as cache_salt_of
 from pipeline.classifier import ThemeTagger
 from pipeline.codebook import Codebook, load_codebook
 from pipeline.evaluate import agreement_table, best_thresholds, macro_f1, out_of_fold_scores
@@ -98,6 +102,40 @@ def fit_model(turns: pd.DataFrame, tokens: pd.DataFrame, codebook: Codebook,
     return TrainedModel(make_tagger(codebook, cfg).fit(X, Y), codebook.digest, codebook.version)
 
 
+# The modules whose code decides the model and its evaluation (part of the cache salt).
+TRAIN_CODE = (
+    "train.py", "classifier.py", "features.py", "rules.py", "annotations.py", "evaluate.py",
+    "codebook.py", "tag.py", "schemas.py",
+)
+
+
+def fit_and_evaluate(
+    X: pd.DataFrame,
+    Y: pd.DataFrame,
+    meta: pd.DataFrame,
+    codebook: Codebook,
+    train_cfg: TrainParams,
+    tag_cfg: TagParams,
+    cache: SourceCache,
+) -> tuple[TrainedModel, dict[str, Any], pd.DataFrame]:
+    """The model fitted on all of X, its cross-validated figures and out-of-fold scores; taken
+    from `cache` when the training set, codebook and params are the ones it was made from (a
+    new transcript that nobody annotated changes none of them)."""
+    key = cache.key(
+        frame_digest(X), frame_digest(Y), frame_digest(meta), codebook.digest,
+        json.dumps([asdict(train_cfg), {t: tag_cfg.threshold(t) for t in codebook.ids}]),
+    )
+    found = cache.get(key)
+    if found is not None:
+        log.info("training set, codebook and params unchanged: model and figures reused")
+        return found
+    metrics, oof = evaluate_tagger(X, Y, meta, codebook, train_cfg, tag_cfg)
+    tagger = make_tagger(codebook, train_cfg).fit(X, Y)
+    result = (TrainedModel(tagger, codebook.digest, codebook.version, key), metrics, oof)
+    cache.put(key, result)
+    return result
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     params = read_params()
@@ -106,16 +144,19 @@ def main() -> None:
     tag_cfg = section(TagParams, params.get("tag"))
     codebook = load_codebook(p.codebook)
     turns = Turns.validate(pd.read_parquet(p.turns))
-    tokens = Tokens.validate(pd.read_parquet(p.tokens))
     annotations, overridden = read_annotations(p.annotations)
     coding = align(annotations, turns, codebook.ids, overridden)
+    sources = sorted(set(coding.labels["source"]))  # only annotated sessions' tokens are needed
+    tokens = Tokens.validate(pd.read_parquet(p.tokens, filters=[("source", "in", sources or [""])]))
     X, Y, meta = training_set(turns, tokens, codebook, coding)
     log.info(
         "training on %d annotated turns from %d sessions", len(X), meta[Turns.source].nunique()
     )
-    metrics, oof = evaluate_tagger(X, Y, meta, codebook, train_cfg, tag_cfg)
-    tagger = make_tagger(codebook, train_cfg).fit(X, Y)
-    save_model(TrainedModel(tagger, codebook.digest, codebook.version), p.model)
+    salt = cache_salt_of("train", TRAIN_CODE, {}, packages=("scikit-learn",))
+    cache = SourceCache(p.cache / "train", salt)
+    model, metrics, oof = fit_and_evaluate(X, Y, meta, codebook, train_cfg, tag_cfg, cache)
+    cache.prune()
+    save_model(model, p.model)
     metrics = {
         "codebook": {"version": codebook.version, "digest": codebook.digest},
         "annotations": {

@@ -127,3 +127,48 @@ def test_full_model_pipeline():
     tokens = pd.concat([c[0] for c in analyse(make_turns(TEXTS), nlp, backoff=None)])
     assert dict(zip(tokens["text"], tokens["lemma"]))["bewoners"] == "bewoner"
     assert (tokens["pos"] != "").all()
+
+
+def _rows_token_by_token(nlp, texts: list[str], backoff) -> tuple[list[tuple], list[tuple]]:
+    """The token and sentence rows read Token by Token from `doc.sents`: what the vectorised
+    reading in `analyse` must reproduce."""
+    from pipeline.nlp import merge_placeholders
+    from pipeline.pseudonymise import PLACEHOLDER_RE
+
+    tokens, sentences = [], []
+    for turn, text in enumerate(texts, 1):
+        doc = merge_placeholders(nlp(mask_notes(text)))
+        i = sent_index = 0
+        for sent in doc.sents:
+            words = [t for t in sent if not t.is_space]
+            if not words:
+                continue
+            start, end = words[0].idx, words[-1].idx + len(words[-1])
+            sentences.append((turn, sent_index, start, end, text[start:end]))
+            for tok in words:
+                placeholder = bool(PLACEHOLDER_RE.fullmatch(tok.text))
+                lemma = tok.text if placeholder else tok.lemma_.lower()
+                if backoff is not None and not placeholder:
+                    lemma = backoff.lemma(tok.lower_)
+                tokens.append((turn, sent_index, i, tok.idx, tok.idx + len(tok), tok.text, lemma,
+                               tok.pos_, tok.is_alpha, tok.is_stop, tok.is_punct, placeholder))
+                i += 1
+            sent_index += 1
+    return tokens, sentences
+
+
+@pytest.mark.parametrize("backoff", [None, LemmaBackoff()], ids=["lookup", "backoff"])
+def test_tables_equal_a_token_by_token_reading(fallback_nlp, backoff):
+    nlp, _ = fallback_nlp
+    texts = [*TEXTS, "Ja.  \n\n  [gelach]  \n Nee!", "", "   ", "[PERSOON-12]: ja [PERSOON-3]."]
+    tokens, sentences = (
+        pd.concat(x, ignore_index=True)
+        for x in zip(*analyse(make_turns(texts), nlp, backoff=backoff, chunk_turns=3))
+    )
+    expected_tokens, expected_sentences = _rows_token_by_token(nlp, texts, backoff)
+    assert list(tokens.drop(columns="source").itertuples(index=False, name=None)) == (
+        expected_tokens
+    )
+    assert list(sentences.drop(columns="source").itertuples(index=False, name=None)) == (
+        expected_sentences
+    )

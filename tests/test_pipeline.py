@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import json
+import pickle
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,13 +19,14 @@ import yaml
 from pipeline import ingest, pseudonymise
 from pipeline.params import IngestParams, Paths, paths, read_params, section
 from pipeline.readers import discover, read_transcript
+from pipeline.tag import TrainedModel
 from tests.conftest import diagnostics, dvc
 
 pytestmark = pytest.mark.slow
 
 TEMPLATE_RE = re.compile(r"\$\{\s*([\w.]+)\s*\}")
 # Folders whose every file the leak check reads (data/raw is the only place names may be).
-WRITTEN = ("data/processed", "metrics", "models")
+WRITTEN = ("data/processed", "data/cache", "metrics", "models")
 
 # Names from the bundled corpus that the pipeline is known to leak (reported to the lead; both
 # are third persons deduce misses). The leak test skips them and `test_known_leaks_are_fixed`
@@ -119,6 +122,38 @@ def test_dvc_status_is_clean_and_second_repro_does_nothing(succeeded, copy):
         assert f"Stage '{name}' didn't change, skipping" in output, diagnostics(again)
 
 
+NEW_TRANSCRIPT = """---
+gemeente: Voorst
+datum: 2026-10-01
+sessie: Pitstop nagekomen
+---
+Gespreksleider: Welkom bij deze extra Pitstop.
+Bewoner 1: Die van de gemeente beslissen alles al voordat wij er iets van horen.
+Bewoner 2: Ik heb alleen de sleutel van het buurthuis geregeld, de rest deden ze zelf.
+"""
+
+
+def test_adding_a_transcript_redoes_only_that_transcript(succeeded, copy, copy_paths, tmp_path):
+    """The per-transcript stages reuse every unchanged transcript's cached result; the model is
+    reused too (nobody annotated the new transcript), and the old transcripts' tags stay."""
+    work = shutil.copytree(copy, tmp_path / "copy", symlinks=True)
+    (work / "data/raw/transcripts/voorst/nagekomen.txt").write_text(NEW_TRANSCRIPT, "utf-8")
+    result = dvc(work, "repro", "tag")
+    assert result.returncode == 0, diagnostics(result)
+    log = result.stdout + result.stderr
+    before = pd.read_parquet(copy_paths.tags)
+    after = pd.read_parquet(work / copy_paths.tags.relative_to(copy))
+    sessions = before["source"].nunique()
+    for stage in ("ingest", "nlp", "tag"):
+        counts = re.search(rf"buurtlens\.{stage}: cache: (\d+) reused, (\d+) computed", log)
+        assert counts, diagnostics(result)
+        assert int(counts[1]) >= sessions and int(counts[2]) == 1, diagnostics(result)
+    assert "model and figures reused" in log, diagnostics(result)
+    new = after["source"] == "voorst/nagekomen.txt"
+    assert new.sum() == 3 * before["theme"].nunique()  # three turns, each theme
+    pd.testing.assert_frame_equal(after[~new].reset_index(drop=True), before)
+
+
 # --- leaks --------------------------------------------------------------------------------------
 
 
@@ -142,24 +177,43 @@ def speaker_names(copy_paths: Paths, params: dict[str, Any]) -> set[str]:
     return {n for n in names if n.strip() and not re.search(r"\d", n)}
 
 
+def frame_text(frame: pd.DataFrame) -> str:
+    cells = [
+        str(v)
+        for col in frame.columns
+        if frame[col].dtype == object or pd.api.types.is_string_dtype(frame[col])
+        for v in frame[col].dropna().tolist()
+    ]
+    # joined with spaces, so that a term split over token rows ("Albert" "Heijn") reads whole
+    return " ".join([*map(str, frame.columns), *cells])
+
+
+def object_text(value: Any) -> str:
+    """The strings a cached or saved object holds: table cells, a model's feature names (its
+    float arrays are bytes that can spell a short name by chance), dict keys and values."""
+    if isinstance(value, pd.DataFrame):
+        return frame_text(value)
+    if isinstance(value, TrainedModel):
+        return " ".join(map(str, value.tagger.features_.get_feature_names_out()))
+    if isinstance(value, dict):
+        return " ".join(object_text(v) for item in value.items() for v in item)
+    if isinstance(value, (list, tuple)):
+        return " ".join(map(object_text, value))
+    if hasattr(value, "__dict__") and not isinstance(value, type):
+        return object_text(vars(value))
+    return str(value)
+
+
 def written_text(path: Path) -> str:
-    """Every string a written file holds: each string cell of a parquet table (and its column
-    names) in row order, a model's feature names, else the file's bytes as UTF-8."""
+    """Every string a written file holds: parquet tables, models and cache entries read as the
+    objects they are, any other file's bytes as UTF-8."""
     if path.suffix == ".parquet":
-        frame = pd.read_parquet(path)
-        cells = [
-            str(v)
-            for col in frame.columns
-            if frame[col].dtype == object or pd.api.types.is_string_dtype(frame[col])
-            for v in frame[col].dropna().tolist()
-        ]
-        # joined with spaces, so that a term split over token rows ("Albert" "Heijn") reads whole
-        return " ".join([*map(str, frame.columns), *cells])
+        return frame_text(pd.read_parquet(path))
     if path.suffix == ".joblib":
-        # the strings a model holds: its feature names (vocabularies); its float arrays are bytes
-        # that can spell a short name by chance
-        model = joblib.load(path)
-        return " ".join(map(str, model.tagger.features_.get_feature_names_out()))
+        return object_text(joblib.load(path))
+    if path.suffix == ".pkl":
+        with open(path, "rb") as fh:
+            return object_text(pickle.load(fh))
     return path.read_bytes().decode("utf-8", errors="ignore")
 
 

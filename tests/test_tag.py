@@ -96,3 +96,24 @@ def test_a_model_from_another_codebook_is_refused(corpus):
     stale = TrainedModel(model.tagger, "0000", model.codebook_version)
     with pytest.raises(ValueError, match="another codebook"):
         tag_corpus(turns, tokens, codebook, stale, TagParams())
+
+
+def test_evidence_equals_reading_each_theme_on_its_own(corpus):
+    """Evidence per decided turn and theme, from one transform of all decided turns, is what
+    `contributions` gives for that theme's turns alone."""
+    from pipeline.tag import decide, evidence
+
+    turns, tokens, codebook, model = corpus
+    features, hits = compute_features(turns, tokens, codebook)
+    params = TagParams(default_threshold=0.3)
+    tags = decide(features, hits, model.tagger, params)
+    texts = dict(zip(zip(turns["source"], turns["turn"]), turns["text"], strict=True))
+    ev = evidence(tags, features, hits, tokens, texts, model.tagger, 3)
+    learned = ev[ev["kind"] == "model"]
+    assert not learned.empty
+    for (source, turn, theme), rows in learned.groupby(["source", "turn", "theme"]):
+        at = features.index[(features["source"] == source) & (features["turn"] == turn)]
+        contrib, names = model.tagger.contributions(features.loc[at], theme)
+        weight = dict(zip((names[j] for j in contrib.indices), contrib.data, strict=True))
+        for cue, w in zip(rows["cue"], rows["weight"], strict=True):
+            assert round(float(weight["lemmas__" + cue]), 6) == w

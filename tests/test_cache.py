@@ -1,0 +1,255 @@
+"""The per-source cache: keys, entries, pruning, and that each per-transcript stage gives the same
+result with and without it while redoing only what changed."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pipeline import cache, ingest, nlp, tag
+from pipeline.cache import SourceCache
+from pipeline.codebook import load_codebook
+from pipeline.lemmas import LemmaBackoff
+from pipeline.params import IngestParams, TagParams, TrainParams, read_params, section
+from pipeline.schemas import Turns
+from pipeline.train import fit_and_evaluate, make_tagger
+from tests.conftest import make_turns
+from tests.test_ingest import copy_corpus
+
+
+def test_entries_round_trip_and_prune(tmp_path):
+    store = SourceCache(tmp_path / "c", salt="s")
+    key = store.key("a", b"bytes")
+    assert not store.has(key) and store.get(key) is None
+    store.put(key, {"x": pd.DataFrame({"a": [1, 2]})})
+    again = SourceCache(tmp_path / "c", salt="s")
+    assert again.has(key) and again.get(key)["x"]["a"].tolist() == [1, 2]
+    assert again.summary() == "1 reused, 0 computed"
+    assert again.prune() == 0  # the entry was used
+    assert SourceCache(tmp_path / "c", salt="s").prune() == 1  # not used in that run: removed
+    assert not list((tmp_path / "c").rglob("*.pkl"))
+
+
+def test_key_depends_on_salt_and_every_part(tmp_path):
+    a = SourceCache(tmp_path, salt="code v1")
+    b = SourceCache(tmp_path, salt="code v2")
+    assert a.key("x", "y") != b.key("x", "y")
+    assert a.key("x", "y") != a.key("xy", "")  # parts are length-prefixed
+    assert a.key("x", "y") == SourceCache(None, salt="code v1").key("x", "y")
+
+
+def test_unreadable_entry_counts_as_missing(tmp_path):
+    store = SourceCache(tmp_path, salt="s")
+    key = store.key("a")
+    store.put(key, [1, 2, 3])
+    path = next(tmp_path.rglob("*.pkl"))
+    path.write_bytes(path.read_bytes()[:5])  # cut off, as after a crash
+    assert SourceCache(tmp_path, salt="s").get(key) is None
+
+
+def test_memory_cache_stores_nothing_on_disk(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = SourceCache(None)
+    store.put("k", 1)
+    assert store.get("k") == 1 and store.prune() == 0
+    assert not list(tmp_path.iterdir())
+
+
+def test_frame_digest_sees_values_dtypes_and_order():
+    frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+    base = cache.frame_digest(frame)
+    assert cache.frame_digest(frame.copy()) == base
+    assert cache.frame_digest(frame.assign(b=["x", "z"])) != base
+    assert cache.frame_digest(frame.astype({"a": "float64"})) != base
+    assert cache.frame_digest(frame.iloc[::-1]) != base
+
+
+def test_contiguous_groups_keep_table_order():
+    frame = pd.DataFrame({"source": ["b", "b", "a", "c", "c"], "v": range(5)})
+    groups = cache.contiguous_groups(frame, "source")
+    assert [(s, rows["v"].tolist()) for s, rows in groups] == [
+        ("b", [0, 1]), ("a", [2]), ("c", [3, 4])
+    ]
+    assert cache.contiguous_groups(frame.iloc[:0], "source") == []
+
+
+def test_salt_changes_with_code_settings_and_files(tmp_path):
+    code = tmp_path / "module.py"
+    code.write_text("x = 1\n")
+    first = cache.salt("stage", [code], {"p": 1})
+    assert cache.salt("stage", [code], {"p": 1}) == first
+    assert cache.salt("stage", [code], {"p": 2}) != first
+    assert cache.salt("other", [code], {"p": 1}) != first
+    code.write_text("x = 2\n")
+    assert cache.salt("stage", [code], {"p": 1}) != first
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+@pytest.fixture
+def ingest_setup(repo_paths, deidentifier, allowlist):
+    cfg = section(IngestParams, read_params().get("ingest"))
+    cfg = IngestParams(**{**cfg.__dict__, "n_process": 1})
+    return cfg, ingest.reader_config(repo_paths, cfg), deidentifier, allowlist
+
+
+def test_ingest_with_cache_equals_without_and_redoes_only_changes(tmp_path, ingest_setup):
+    cfg, reader, deidentifier, allowlist = ingest_setup
+    corpus = copy_corpus(tmp_path / "corpus")
+    salt = ingest.cache_salt_of("ingest", ingest.INGEST_CODE, {})
+
+    def run(folder):
+        store = SourceCache(folder, salt)
+        turns, report = ingest.ingest(corpus, reader, cfg, deidentifier, allowlist, store)
+        return turns, report, store
+
+    plain_turns, plain_report, _ = run(None)
+    cold_turns, cold_report, cold = run(tmp_path / "cache")
+    warm_turns, warm_report, warm = run(tmp_path / "cache")
+    pd.testing.assert_frame_equal(cold_turns, plain_turns)
+    pd.testing.assert_frame_equal(warm_turns, plain_turns)
+    assert cold_report == warm_report == plain_report
+    read_or_rejected = sum(f["status"] != "skipped" or "duplicaat" in f.get("reason", "")
+                           for f in plain_report["files"])
+    assert len(cold.stored) == read_or_rejected and not warm.stored
+
+    changed = corpus / "online/teams-overleg.vtt"
+    changed.write_text(changed.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    _, _, after = run(tmp_path / "cache")
+    assert len(after.stored) == 1  # only the edited file is pseudonymised again
+
+
+def test_ingest_redoes_a_file_that_mentions_a_new_participant(tmp_path, ingest_setup):
+    """A participant added elsewhere is pseudonymised in every file that mentions them, so the
+    files mentioning that name must not come from the cache."""
+    cfg, reader, deidentifier, allowlist = ingest_setup
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    front = "---\ngemeente: Voorst\ndatum: 2025-03-01\n---\n"
+    (corpus / "a.txt").write_text(
+        front + "Anne: Welkom allemaal.\nKees: Ik sprak Wubbo gisteren nog.\n", encoding="utf-8"
+    )
+    salt = ingest.cache_salt_of("ingest", ingest.INGEST_CODE, {})
+    store = SourceCache(tmp_path / "cache", salt)
+    ingest.ingest(corpus, reader, cfg, deidentifier, allowlist, store)
+    (corpus / "b.txt").write_text(
+        front + "Wubbo: Hallo, ik ben nieuw.\nAnne: Welkom.\n", encoding="utf-8"
+    )
+    store = SourceCache(tmp_path / "cache", salt)
+    turns, _ = ingest.ingest(corpus, reader, cfg, deidentifier, allowlist, store)
+    assert len(store.stored) == 2  # the new file and the file that mentions Wubbo
+    assert not turns[Turns.text].str.contains("Wubbo").any()
+
+
+# --------------------------------------------------------------------------- nlp
+
+
+def test_nlp_with_cache_equals_without_and_redoes_only_changes(tmp_path, fallback_nlp):
+    pipe, _ = fallback_nlp
+    backoff = LemmaBackoff()
+    turns = pd.concat(
+        [
+            make_turns(["Wij willen dat zij luisteren.", "Ja [gelach]."], source="a.txt"),
+            make_turns(["Ik ben [PERSOON-1] van de buurt."], source="b.txt"),
+            make_turns(["", "Nou."], source="c.txt"),
+        ],
+        ignore_index=True,
+    )
+    plain = [pd.concat(parts, ignore_index=True)
+             for parts in zip(*nlp.analyse(turns, pipe, backoff=backoff), strict=True)]
+
+    def run(frame):
+        store = SourceCache(tmp_path / "cache", "salt")
+        chunks = list(nlp.analyse_sources(frame, pipe, store, backoff=backoff, rows_per_chunk=4))
+        return [pd.concat(parts, ignore_index=True) for parts in zip(*chunks, strict=True)], store
+
+    cold, first = run(turns)
+    warm, second = run(turns)
+    for plain_frame, cold_frame, warm_frame in zip(plain, cold, warm, strict=True):
+        pd.testing.assert_frame_equal(cold_frame, plain_frame)
+        pd.testing.assert_frame_equal(warm_frame, plain_frame)
+    assert len(first.stored) == 3 and not second.stored
+    edited = turns.copy()
+    edited.loc[0, Turns.text] = "Wij en zij."
+    _, third = run(edited)
+    assert len(third.stored) == 1
+
+
+# --------------------------------------------------------------------------- tag and train
+
+
+@pytest.fixture(scope="module")
+def tagged_inputs(repo_paths, fallback_nlp):
+    """Two sessions of turns and tokens, and a model trained on the first."""
+    pipe, _ = fallback_nlp
+    backoff = LemmaBackoff()
+    codebook = load_codebook(repo_paths.codebook)
+    texts = [
+        "Die van de gemeente bepalen alles, wij mogen alleen knikken.",
+        "Ik zit hier als bewoner maar ben ook betaald opbouwwerker, dat schuurt.",
+        "Ik heb alleen de sleutel geregeld, de rest deden zij zelf.",
+        "Zullen we koffie halen?",
+    ] * 3
+    turns = pd.concat(
+        [make_turns(texts, source="a.txt"), make_turns(texts[::-1], source="b.txt")],
+        ignore_index=True,
+    )
+    tokens = pd.concat([t for t, _ in nlp.analyse(turns, pipe, backoff=backoff)],
+                       ignore_index=True)
+    X, hits = tag.compute_features(turns, tokens, codebook)
+    Y = pd.DataFrame({t: [int(k % 4 == i) for k in range(len(X))]
+                      for i, t in enumerate(codebook.ids)})
+    train_cfg = section(TrainParams, read_params().get("train"))
+    model = tag.TrainedModel(make_tagger(codebook, train_cfg).fit(X, Y), codebook.digest,
+                             codebook.version)
+    return turns, tokens, codebook, model, (X, Y, train_cfg)
+
+
+def test_tag_sources_equals_tag_corpus_and_reuses(tmp_path, tagged_inputs):
+    turns, tokens, codebook, model, _ = tagged_inputs
+    cfg = section(TagParams, read_params().get("tag"))
+    plain = tag.tag_corpus(turns, tokens, codebook, model, cfg)
+
+    def run():
+        store = SourceCache(tmp_path / "cache", "salt")
+        token_groups = cache.contiguous_groups(tokens, "source")
+        sources = tag.joined_by_source(turns, token_groups)
+        return tag.tag_sources(sources, codebook, model, cfg, store, batch_turns=5), store
+
+    cold, first = run()
+    warm, second = run()
+    for plain_frame, cold_frame, warm_frame in zip(plain, cold, warm, strict=True):
+        pd.testing.assert_frame_equal(cold_frame, plain_frame)
+        pd.testing.assert_frame_equal(warm_frame, plain_frame)
+    assert len(first.stored) == 2 and not second.stored
+
+
+def test_tokens_by_source_streams_whole_sources(tmp_path, tagged_inputs):
+    _, tokens, *_ = tagged_inputs
+    path = tmp_path / "tokens.parquet"
+    tokens.to_parquet(path, index=False)
+    streamed = list(tag.tokens_by_source(path, batch_rows=7))  # batches cut sources in two
+    assert [s for s, _ in streamed] == ["a.txt", "b.txt"]
+    pd.testing.assert_frame_equal(pd.concat([f for _, f in streamed], ignore_index=True), tokens)
+
+
+def test_training_is_reused_only_while_its_inputs_are_unchanged(tmp_path, tagged_inputs):
+    turns, _, codebook, _, (X, Y, train_cfg) = tagged_inputs
+    tag_cfg = section(TagParams, read_params().get("tag"))
+    meta = X[["source", "turn"]].merge(turns, on=["source", "turn"])
+
+    def run(labels):
+        store = SourceCache(tmp_path / "cache", "salt")
+        return fit_and_evaluate(X, labels, meta, codebook, train_cfg, tag_cfg, store), store
+
+    (model, metrics, oof), first = run(Y)
+    (model2, metrics2, oof2), second = run(Y)
+    assert len(first.stored) == 1 and not second.stored
+    assert metrics2 == metrics
+    pd.testing.assert_frame_equal(oof2, oof)
+    pd.testing.assert_frame_equal(model2.tagger.predict_proba(X), model.tagger.predict_proba(X))
+    relabelled = Y.copy()
+    relabelled.iloc[0, 0] = 1 - relabelled.iloc[0, 0]
+    _, third = run(relabelled)
+    assert len(third.stored) == 1
