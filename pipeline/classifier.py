@@ -168,9 +168,13 @@ class ThemeTagger(BaseEstimator):
         """The model inputs of X as features, one row per turn (a row depends only on its turn)."""
         return sparse.csr_matrix(self.features_.transform(X))
 
-    def predict_proba(self, X: pd.DataFrame) -> pd.DataFrame:
-        """A score in [0, 1] per turn (rows) and theme (columns)."""
-        matrix = self.features_.transform(X) if len(X) else None
+    def predict_proba(
+        self, X: pd.DataFrame, matrix: sparse.csr_matrix | None = None
+    ) -> pd.DataFrame:
+        """A score in [0, 1] per turn (rows) and theme (columns); `matrix` is X's
+        `feature_matrix` when the caller has it already."""
+        if matrix is None and len(X):
+            matrix = self.feature_matrix(X)
         scores = {}
         for theme in self.themes:
             if theme in self.models_ and matrix is not None:

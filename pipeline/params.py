@@ -80,6 +80,7 @@ class TagParams:
     default_threshold: float = 0.5
     thresholds: dict[str, float] = dataclasses.field(default_factory=dict)
     evidence_per_theme: int = 3
+    n_process: int = 1
 
     def threshold(self, theme: str) -> float:
         return float(self.thresholds.get(theme, self.default_threshold))

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import pickle
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import joblib
 import pandas as pd
 import pyarrow.parquet as pq
+from scipy import sparse
 
 from pipeline import cache, io, pseudonymise, schemas
 from pipeline.classifier import ThemeTagger
@@ -56,10 +61,15 @@ def compute_features(
 
 
 def decide(
-    features: pd.DataFrame, hits: pd.DataFrame, tagger: ThemeTagger, params: TagParams
+    features: pd.DataFrame,
+    hits: pd.DataFrame,
+    tagger: ThemeTagger,
+    params: TagParams,
+    matrix: sparse.csr_matrix | None = None,
 ) -> pd.DataFrame:
-    """The `Tags` table: score, decision and number of cue hits per turn and theme."""
-    scores = tagger.predict_proba(features)
+    """The `Tags` table: score, decision and number of cue hits per turn and theme (`matrix`:
+    the features' `feature_matrix`, when the caller has it already)."""
+    scores = tagger.predict_proba(features, matrix)
     hit_counts = hits.groupby(["source", "turn", "theme"]).size()
     frames = []
     for theme in tagger.themes:
@@ -99,9 +109,10 @@ def evidence(
     texts: dict[tuple[str, int], str],
     tagger: ThemeTagger,
     per_theme: int,
+    matrix: sparse.csr_matrix | None = None,
 ) -> pd.DataFrame:
     """Evidence for every decided (turn, theme): its codebook cues and its strongest learned
-    words or phrases, each with offsets into the turn text."""
+    words or phrases, each with offsets into the turn text (`matrix` as in `decide`)."""
     decided = tags[tags["decided"]]
     rows: list[tuple] = []
     decided_keys = set(zip(decided["source"], decided["turn"], decided["theme"]))
@@ -125,7 +136,9 @@ def evidence(
     learned = decided[decided["theme"].isin(list(tagger.models_))]
     # One transform for every decided turn: rows do not depend on each other.
     positions = sorted({index[key] for key in zip(learned["source"], learned["turn"])})
-    matrix = tagger.feature_matrix(features.iloc[positions]) if positions else None
+    if positions:
+        matrix = matrix[positions] if matrix is not None else None
+        matrix = matrix if matrix is not None else tagger.feature_matrix(features.iloc[positions])
     row_of = {features_row: r for r, features_row in enumerate(positions)}
     names = tagger.features_.get_feature_names_out() if positions else None
     for theme in tagger.themes:
@@ -208,9 +221,12 @@ def tag_corpus(
             "the trained model was made with another codebook; run `dvc repro` (stage train) first"
         )
     features, hits = compute_features(turns, tokens, codebook)
-    tags = decide(features, hits, model.tagger, params)
+    matrix = model.tagger.feature_matrix(features) if len(features) else None  # once, for both
+    tags = decide(features, hits, model.tagger, params, matrix)
     texts = dict(zip(zip(turns[Turns.source], turns[Turns.turn]), turns[Turns.text], strict=True))
-    ev = evidence(tags, features, hits, tokens, texts, model.tagger, params.evidence_per_theme)
+    ev = evidence(
+        tags, features, hits, tokens, texts, model.tagger, params.evidence_per_theme, matrix
+    )
     return tags, ev
 
 
@@ -222,8 +238,16 @@ def cache_salt(model: TrainedModel, codebook: Codebook, params: TagParams) -> st
     """What every source's tags depend on besides its turns and tokens. The model counts by its
     fingerprint (what it was trained from): its pickled bytes may differ between saves."""
     fingerprint = model.fingerprint or cache.digest(pickle.dumps(model))
-    settings = {"model": fingerprint, "codebook": codebook.digest, "tag": asdict(params)}
+    tagging = {k: v for k, v in asdict(params).items() if k != "n_process"}  # same result
+    settings = {"model": fingerprint, "codebook": codebook.digest, "tag": tagging}
     return cache.salt("tag", TAG_CODE, settings, packages=("scikit-learn", "spacy"))
+
+
+_TAGGING: dict[str, Any] = {}  # what forked workers tag with (set before the pool starts)
+
+
+def _tag_batch(batch: tuple[pd.DataFrame, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return tag_corpus(*batch, **_TAGGING)
 
 
 def tag_sources(
@@ -236,39 +260,62 @@ def tag_sources(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Tags and evidence of every (source, turns, tokens), one source at a time: a source whose
     turns and tokens have a `store` entry is not tagged again, the others are tagged in batches
-    of about `batch_turns` turns (a turn's features use only its own source)."""
-    entries: list[tuple[pd.DataFrame, pd.DataFrame]] = []
-    pending: list[tuple[str, str, pd.DataFrame, pd.DataFrame]] = []
+    of about `batch_turns` turns (a turn's features use only its own source), over
+    `params.n_process` processes with at most two batches per process in flight."""
+    _TAGGING.update(codebook=codebook, model=model, params=params)
+    slots: list[tuple[pd.DataFrame, pd.DataFrame] | None] = []  # per source, in source order
+    pending: list[tuple[int, str, str, pd.DataFrame, pd.DataFrame]] = []
+    in_flight: deque[tuple[list, Future]] = deque()
+    forking = params.n_process > 1 and "fork" in multiprocessing.get_all_start_methods()
+    pool = (
+        ProcessPoolExecutor(params.n_process, mp_context=multiprocessing.get_context("fork"))
+        if forking
+        else None
+    )
 
-    def flush() -> None:
-        turns = pd.concat([t for _, _, t, _ in pending], ignore_index=True)
-        tokens = pd.concat([k for _, _, _, k in pending], ignore_index=True)
-        tags, ev = tag_corpus(turns, tokens, codebook, model, params)
-        tags_of, ev_of = (dict(cache.contiguous_groups(f, "source")) for f in (tags, ev))
-        for key, source, _, _ in pending:
+    def keep(batch: list, tagged: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+        tags_of, ev_of = (dict(cache.contiguous_groups(f, "source")) for f in tagged)
+        for slot, key, source, _, _ in batch:
             entry = tuple(
                 of[source].reset_index(drop=True) if source in of else frame.iloc[:0]
-                for of, frame in ((tags_of, tags), (ev_of, ev))
+                for of, frame in zip((tags_of, ev_of), tagged, strict=True)
             )
             store.put(key, entry)
-            entries.append(entry)
-        pending.clear()
+            slots[slot] = entry
 
-    for source, turns, tokens in sources:
-        key = store.key(source, cache.frame_digest(turns), cache.frame_digest(tokens))
-        found = store.get(key)
-        if found is not None:
-            entries.append(found)
-            continue
-        pending.append((key, source, turns, tokens))
-        if sum(len(t) for _, _, t, _ in pending) >= batch_turns:
+    def flush() -> None:
+        batch = list(pending)
+        pending.clear()
+        turns = pd.concat([t for *_, t, _ in batch], ignore_index=True)
+        tokens = pd.concat([k for *_, k in batch], ignore_index=True)
+        if pool is None:
+            keep(batch, _tag_batch((turns, tokens)))
+            return
+        in_flight.append((batch, pool.submit(_tag_batch, (turns, tokens))))
+        while len(in_flight) > 2 * params.n_process:
+            done, future = in_flight.popleft()
+            keep(done, future.result())
+
+    try:
+        for source, turns, tokens in sources:
+            key = store.key(source, cache.frame_digest(turns), cache.frame_digest(tokens))
+            slots.append(store.get(key))
+            if slots[-1] is None:
+                pending.append((len(slots) - 1, key, source, turns, tokens))
+                if sum(len(t) for *_, t, _ in pending) >= batch_turns:
+                    flush()
+        if pending:
             flush()
-    if pending:
-        flush()
-    if not entries:
+        while in_flight:
+            done, future = in_flight.popleft()
+            keep(done, future.result())
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    if not slots:
         return schemas.empty(Tags), schemas.empty(Evidence)
-    tags = pd.concat([t for t, _ in entries], ignore_index=True)
-    ev = pd.concat([e for _, e in entries], ignore_index=True)
+    tags = pd.concat([entry[0] for entry in slots], ignore_index=True)
+    ev = pd.concat([entry[1] for entry in slots], ignore_index=True)
     return (
         Tags.validate(tags.sort_values(["source", "turn", "theme"], ignore_index=True)),
         Evidence.validate(

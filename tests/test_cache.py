@@ -3,6 +3,8 @@ result with and without it while redoing only what changed."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import pytest
 
@@ -253,3 +255,15 @@ def test_training_is_reused_only_while_its_inputs_are_unchanged(tmp_path, tagged
     relabelled.iloc[0, 0] = 1 - relabelled.iloc[0, 0]
     _, third = run(relabelled)
     assert len(third.stored) == 1
+
+
+def test_tagging_over_two_processes_gives_the_same_tables(tagged_inputs):
+    turns, tokens, codebook, model, _ = tagged_inputs
+    cfg = section(TagParams, read_params().get("tag"))
+    results = []
+    for n_process in (1, 2):
+        sources = tag.joined_by_source(turns, cache.contiguous_groups(tokens, "source"))
+        params = dataclasses.replace(cfg, n_process=n_process)
+        results.append(tag.tag_sources(sources, codebook, model, params, SourceCache(None), 5))
+    for single, forked in zip(*results, strict=True):
+        pd.testing.assert_frame_equal(forked, single)
