@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import sys
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from tqdm import tqdm
 from pipeline import io, pseudonymise, schemas
 from pipeline.cache import SourceCache
 from pipeline.cache import salt as cache_salt_of
+from pipeline.parallel import fork_pool
 from pipeline.params import IngestParams, Paths, paths, read_params, section
 from pipeline.readers import (
     Found,
@@ -228,16 +227,13 @@ def process_all(
     if cache is None or deidentifier is None:  # entries hold pseudonymised results only
         cache = SourceCache(None)
     _WORKER.update(reader=reader, deidentifier=deidentifier, allowlist=allowlist, other_names=())
-    forking = "fork" in multiprocessing.get_all_start_methods()
-    parallel = n_process > 1 and forking
-    # Forked workers share the parent's de-identifier (its lookup tables take seconds to load).
-    ctx = multiprocessing.get_context("fork") if parallel else None
 
     def mapped(work: Any, items: Sequence[Any], chunksize: int, desc: str) -> list[Any]:
         progress = dict(total=len(items), desc=desc, unit="file", disable=None, mininterval=2)
-        if not (parallel and len(items) > 1):
-            return list(tqdm(map(work, items), **progress))
-        with ProcessPoolExecutor(max_workers=n_process, mp_context=ctx) as pool:
+        # Forked workers share the parent's de-identifier (its lookup tables take seconds to load).
+        with fork_pool(n_process if len(items) > 1 else 1) as pool:
+            if pool is None:
+                return list(tqdm(map(work, items), **progress))
             return list(tqdm(pool.map(work, items, chunksize=chunksize), **progress))
 
     parsed = mapped(_read_in_worker, found, 4, desc="read")
@@ -275,9 +271,9 @@ def file_key(
             *(p.message for p in (*parsed.errors, *parsed.warnings)),
         ]
     )
-    present = [
+    present = sorted(  # sorted: the corpus's file order does not change a file's result
         n for n in names if pseudonymise.is_searchable_name(n) and n.split()[0] in haystack
-    ]
+    )
     sidecar = found.path.with_name(found.path.name + ".yaml")
     return cache.key(
         found.rel,

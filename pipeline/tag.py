@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import pickle
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -21,6 +20,7 @@ from pipeline import cache, io, pseudonymise, schemas
 from pipeline.classifier import ThemeTagger
 from pipeline.codebook import Codebook, load_codebook
 from pipeline.features import turn_features
+from pipeline.parallel import fork_pool
 from pipeline.params import TagParams, paths, read_params, section
 from pipeline.rules import CueMatcher, find_hits
 from pipeline.schemas import Evidence, Tags, Tokens, Turns
@@ -266,12 +266,6 @@ def tag_sources(
     slots: list[tuple[pd.DataFrame, pd.DataFrame] | None] = []  # per source, in source order
     pending: list[tuple[int, str, str, pd.DataFrame, pd.DataFrame]] = []
     in_flight: deque[tuple[list, Future]] = deque()
-    forking = params.n_process > 1 and "fork" in multiprocessing.get_all_start_methods()
-    pool = (
-        ProcessPoolExecutor(params.n_process, mp_context=multiprocessing.get_context("fork"))
-        if forking
-        else None
-    )
 
     def keep(batch: list, tagged: tuple[pd.DataFrame, pd.DataFrame]) -> None:
         tags_of, ev_of = (dict(cache.contiguous_groups(f, "source")) for f in tagged)
@@ -283,7 +277,7 @@ def tag_sources(
             store.put(key, entry)
             slots[slot] = entry
 
-    def flush() -> None:
+    def flush(pool: ProcessPoolExecutor | None) -> None:
         batch = list(pending)
         pending.clear()
         turns = pd.concat([t for *_, t, _ in batch], ignore_index=True)
@@ -296,22 +290,19 @@ def tag_sources(
             done, future = in_flight.popleft()
             keep(done, future.result())
 
-    try:
+    with fork_pool(params.n_process) as pool:
         for source, turns, tokens in sources:
             key = store.key(source, cache.frame_digest(turns), cache.frame_digest(tokens))
             slots.append(store.get(key))
             if slots[-1] is None:
                 pending.append((len(slots) - 1, key, source, turns, tokens))
                 if sum(len(t) for *_, t, _ in pending) >= batch_turns:
-                    flush()
+                    flush(pool)
         if pending:
-            flush()
+            flush(pool)
         while in_flight:
             done, future = in_flight.popleft()
             keep(done, future.result())
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
     if not slots:
         return schemas.empty(Tags), schemas.empty(Evidence)
     tags = pd.concat([entry[0] for entry in slots], ignore_index=True)
