@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import multiprocessing
+import pickle
 import re
 import shutil
 from pathlib import Path
@@ -70,12 +71,21 @@ def copy_corpus(dest: Path, only: tuple[str, ...] | None = None) -> Path:
     return dest
 
 
+def frame_text(frame: pd.DataFrame) -> str:
+    cells = [str(v) for col in frame.columns for v in frame[col].tolist()]
+    return "\n".join([*map(str, frame.columns), *cells])
+
+
 def written_text(path: Path) -> str:
-    """Everything a written file says: every cell of a parquet table, else the file's text."""
+    """Everything a written file says: every cell of a parquet table, a cache entry's report
+    entry and turns, else the file's text."""
     if path.suffix == ".parquet":
-        frame = pd.read_parquet(path)
-        cells = [str(v) for col in frame.columns for v in frame[col].tolist()]
-        return "\n".join([*map(str, frame.columns), *cells])
+        return frame_text(pd.read_parquet(path))
+    if path.suffix == ".pkl":  # (report entry, turns or None, content hash)
+        entry, turns, _ = pickle.loads(path.read_bytes())
+        return json.dumps(entry, ensure_ascii=False) + "\n" + (
+            frame_text(turns) if turns is not None else ""
+        )
     return path.read_text(encoding="utf-8", errors="replace")
 
 
@@ -130,6 +140,7 @@ def run_outputs(tmp_path_factory, corpus, repo_paths, cfg, deidentifier):
         processed=out,
         turns=out / "turns.parquet",
         ingest_report=out / "ingest_report.json",
+        cache=out / "cache",
     )
     with pytest.MonkeyPatch.context() as mp:  # reuse the session's deduce (seconds to load)
         mp.setattr(pseudonymise, "load_deidentifier", lambda: deidentifier)
@@ -341,6 +352,7 @@ def test_strict_mode_writes_the_report_then_fails_without_writing_turns(
         processed=tmp_path,
         turns=tmp_path / "turns.parquet",
         ingest_report=tmp_path / "ingest_report.json",
+        cache=tmp_path / "cache",
     )
     monkeypatch.setattr(pseudonymise, "load_deidentifier", lambda: deidentifier)
     with pytest.raises(SystemExit) as exc:
@@ -349,7 +361,8 @@ def test_strict_mode_writes_the_report_then_fails_without_writing_turns(
     report = json.loads(p.ingest_report.read_text(encoding="utf-8"))
     assert report["totals"]["rejected"] == 2
     assert not p.turns.exists()
-    assert sorted(f.name for f in tmp_path.iterdir()) == ["ingest_report.json"]
+    # besides the report only the per-file cache (pseudonymised entries, reused by the next run)
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["cache", "ingest_report.json"]
 
 
 def test_run_writes_report_and_turns(run_outputs, ingested):
@@ -393,7 +406,19 @@ def test_gold_list_matches_the_corpus():
 def test_no_personal_data_in_any_written_file(run_outputs):
     _, out = run_outputs
     written = sorted(p for p in out.rglob("*") if p.is_file())
-    assert {p.name for p in written} == {"turns.parquet", "ingest_report.json"}
+    cached = [p for p in written if p.relative_to(out).parts[0] == "cache"]
+    assert {p.name for p in written if p not in cached} == {"turns.parquet", "ingest_report.json"}
+    assert cached, "the per-transcript cache is checked for leaks too"
     gold = gold_personal_data()
     found = {p.name: leaked(gold, written_text(p)) for p in written}
     assert not any(found.values()), f"personal data in written files: {found}"
+
+
+def test_run_keeps_its_cache_below_paths_cache(run_outputs, repo_paths):
+    """Entries go to `paths.cache/ingest` of the paths it is given, one per transcript read or
+    rejected (never into the repository's own cache when run on other paths)."""
+    report, out = run_outputs
+    entries = list((out / "cache" / "ingest").rglob("*.pkl"))
+    not_skipped = [f for f in report["files"] if f["status"] != "skipped" or "duplicaat" in
+                   (f.get("reason") or "")]
+    assert len(entries) == len(not_skipped)
