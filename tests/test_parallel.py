@@ -1,4 +1,4 @@
-"""The forked pool: work in this process for one process; the heap frozen only while forked."""
+"""The forked pool: work in this process for one process; the parent's heap frozen when forking."""
 
 from __future__ import annotations
 
@@ -17,15 +17,13 @@ def _square(x: int) -> int:
 def test_one_process_means_no_pool():
     with fork_pool(1) as pool:
         assert pool is None
-    assert gc.get_freeze_count() == 0
 
 
 @pytest.mark.skipif(
     "fork" not in multiprocessing.get_all_start_methods(), reason="this platform cannot fork"
 )
-def test_two_processes_share_the_heap_frozen_and_unfreeze_after():
+def test_two_processes_share_the_frozen_heap():
     with fork_pool(2) as pool:
         assert pool is not None
         assert gc.get_freeze_count() > 0  # inherited objects are not walked by the workers' gc
         assert list(pool.map(_square, range(5))) == [0, 1, 4, 9, 16]
-    assert gc.get_freeze_count() == 0
