@@ -7,6 +7,8 @@ the bundled corpus (whose annotations `train` needs) and measures in one run:
 
   (a) floor   bare spaCy `nlp.pipe` over the same turn texts, same model and components as
               `pipeline.nlp.load_pipeline`, one process
+  (a')        bare deduce over the same turns (one `deidentify` per transcript), one process:
+              the de-identifier's own floor, for reading (b)
   (b) tag     `buurtlens tag DIR --out OUT` (ingest with pseudonymisation, nlp, tag)
   (c) repro   a full `dvc repro` in a copy of the repository, stage by stage (`dvc repro -s`)
   (d) update  `dvc repro tag` after adding one transcript to the up-to-date corpus, against the
@@ -163,27 +165,35 @@ def measure(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> Run
 
 
 def floor(folder: Path) -> None:
-    """Child mode: bare nlp.pipe over the turn texts below `folder`; prints the word count."""
+    """Child mode: bare nlp.pipe over the turn texts below `folder`, then bare deduce over each
+    transcript's turns (joined, one call per transcript); prints the counts and seconds."""
     from pipeline.ingest import reader_config
     from pipeline.nlp import load_pipeline
     from pipeline.params import IngestParams, NlpParams, paths, read_params, section
+    from pipeline.pseudonymise import load_deidentifier
     from pipeline.readers import discover, read_transcript
 
     params = read_params()
     cfg = section(IngestParams, params.get("ingest"))
     reader = reader_config(paths(params), cfg)
-    texts = [
-        t.text
+    sessions = [
+        [t.text for t in read_transcript(f.path, reader).turns]
         for f in discover(folder, cfg.ignore)
         if f.status == "transcript"
-        for t in read_transcript(f.path, reader).turns
     ]
+    texts = [text for session in sessions for text in session]
     nlp_cfg = section(NlpParams, params.get("nlp"))
     nlp, _ = load_pipeline(nlp_cfg.model)
     start = time.perf_counter()
     tokens = sum(len(doc) for doc in nlp.pipe(texts, batch_size=nlp_cfg.batch_size))
+    pipe_seconds = time.perf_counter() - start
+    deidentifier = load_deidentifier()
+    start = time.perf_counter()
+    for session in sessions:
+        deidentifier.deidentify("\n\n".join(session))
     print(f"FLOOR words={sum(len(t.split()) for t in texts)} tokens={tokens} "
-          f"turns={len(texts)} pipe_seconds={time.perf_counter() - start:.2f}")
+          f"turns={len(texts)} pipe_seconds={pipe_seconds:.2f} "
+          f"deduce_seconds={time.perf_counter() - start:.2f}")
 
 
 def copy_repository(dest: Path) -> None:
@@ -215,6 +225,7 @@ def bench_size(n: int, pool: Pool, work: Path, seed: int) -> dict:
     row["words"] = int(figures["words"])
     # the floor is the nlp.pipe loop alone (not reading the files or loading the model)
     row["floor"] = Run(figures["pipe_seconds"], a.max_rss_mb)
+    row["deduce"] = Run(figures["deduce_seconds"], a.max_rss_mb)
     print(f"[{n}] floor {a.seconds:.1f}s {a.max_rss_mb:.0f} MB", flush=True)
 
     row["stages"] = {}
@@ -281,6 +292,8 @@ def table(rows: list[dict]) -> str:
         lines.append("| " + " | ".join([label, *values]) + " |")
 
     add("(a) floor: bare `nlp.pipe`, 1 process", [cell(r["floor"], r["words"]) for r in rows])
+    add("(a') bare deduce `deidentify`, 1 call per transcript, 1 process",
+        [cell(r["deduce"], r["words"]) for r in rows])
     add("(b) `buurtlens tag`", [cell(r["tag"], r["words"]) for r in rows])
     add("(b)/(a)", [f"{r['tag'].seconds / r['floor'].seconds:.2f}" for r in rows])
     for stage in STAGES:
