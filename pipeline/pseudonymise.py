@@ -450,10 +450,12 @@ def _known_name_annotators(
 
 
 def _other_name_annotators(
-    names: Sequence[str], allowlist: Allowlist, tokenizer: dd.Tokenizer, common: set[str]
+    names: Sequence[str], allowlist: Allowlist, tokenizer: dd.Tokenizer
 ) -> list[dd.process.Annotator]:
     """A case-sensitive lookup for first names known from other sessions ("Riet", "Ilias");
-    ordinary words, titles, allow-listed names and very short names are left out."""
+    titles, function words, allow-listed names and very short names are left out. Names that
+    are also words ("Wiel", "Roos") stay in: the lookup matches only the capitalised form, and
+    `annotate_session` drops a capitalised ordinary word at a sentence start."""
     forms = set()
     for name in names:
         if not is_searchable_name(name):
@@ -463,8 +465,6 @@ def _other_name_annotators(
             len(first) >= 3
             and first.isalpha()
             and first[0].isupper()
-            and first.lower() not in common
-            and first.lower() not in _NAMES_THAT_ARE_WORDS
             and first.lower() not in _TITLES
             and first.lower() not in _FUNCTION_WORDS
             and first not in allowlist
@@ -483,15 +483,15 @@ _OTHER_NAME_ANNOTATORS: dict[tuple, list] = {}
 
 
 def _other_name_annotators_cached(
-    names: Sequence[str], allowlist: Allowlist, tokenizer: dd.Tokenizer, common: set[str]
+    names: Sequence[str], allowlist: Allowlist, tokenizer: dd.Tokenizer
 ) -> list[dd.process.Annotator]:
     """`_other_name_annotators`, built once per run: every session of a corpus gets the same
     corpus names, and building the lookup (tokenising each name) cost more than deduce itself
     on short sessions."""
-    key = (tuple(names), id(allowlist), id(tokenizer), len(common))
+    key = (tuple(names), id(allowlist), id(tokenizer))
     if key not in _OTHER_NAME_ANNOTATORS:
         _OTHER_NAME_ANNOTATORS.clear()  # one corpus at a time
-        _OTHER_NAME_ANNOTATORS[key] = _other_name_annotators(names, allowlist, tokenizer, common)
+        _OTHER_NAME_ANNOTATORS[key] = _other_name_annotators(names, allowlist, tokenizer)
     return _OTHER_NAME_ANNOTATORS[key]
 
 
@@ -723,7 +723,7 @@ def annotate_session(
     common = set(_INTERJECTIONS)
     if structs is not None:
         common |= structs["common_word"].items() | structs["stop_word"].items()
-    metadata_names += _other_name_annotators_cached(other_names, allowlist, tokenizer, common)
+    metadata_names += _other_name_annotators_cached(other_names, allowlist, tokenizer)
     per_text = _deduce_session(texts, deidentifier, {"known_names": metadata_names})
     result = []
     for text, found in zip(texts, per_text, strict=True):

@@ -260,6 +260,19 @@ def test_names_from_other_sessions_are_redacted_only_with_capitals(deidentifier,
     assert out[2] == texts[2]  # allow-listed places and label codes are not names
 
 
+def test_other_sessions_names_that_are_words_are_redacted_inside_a_sentence(
+    deidentifier, allowlist
+):
+    """'Wiel' is a participant elsewhere and also a Dutch word: capitalised inside a sentence it
+    is the person; lowercase it is the word."""
+    texts = ["Ik loop met Wiel van de wandelgroep.", "Het wiel van de rolstoel is kapot."]
+    out, _ = pseudonymise_session(
+        texts, [], [], deidentifier=deidentifier, allowlist=allowlist, other_names=["Wiel"]
+    )
+    assert "Wiel" not in out[0] and "[PERSOON-" in out[0]
+    assert out[1] == texts[1]
+
+
 def test_numbering_does_not_depend_on_the_hash_seed(tmp_path):
     """Same session, interpreters with different string hashing: identical pseudonyms (a mention
     that deduce reads as two known names once depended on set order)."""
