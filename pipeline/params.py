@@ -70,7 +70,7 @@ class TrainParams:
     min_df: int = 2
     lemma_weight: float = 1.5
     cue_weight: float = 1.0
-    context_weight: float = 1.5
+    context_weight: float = 3.0
     cv_folds: int = 5
     seed: int = 0
 
