@@ -22,6 +22,14 @@ def repo_paths():
 
 
 @pytest.fixture(scope="session")
+def codebook(repo_paths):
+    """The repository's codebook (a test module may define its own)."""
+    from pipeline.codebook import load_codebook
+
+    return load_codebook(repo_paths.codebook)
+
+
+@pytest.fixture(scope="session")
 def fallback_nlp():
     """The blank Dutch pipeline the stage falls back to (the model name does not exist)."""
     from pipeline.nlp import load_pipeline

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 from lxml import etree
 
-from pipeline.codebook import load_codebook
 from pipeline.export import ExportParams, build_export, report_year
 from pipeline.qdpx import PROJECT_NS, render_source
 from tests.conftest import TEST_DATA, make_turns
@@ -20,11 +19,6 @@ NS = {"q": PROJECT_NS}
 
 def xsd(name: str) -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(XSD / name)))
-
-
-@pytest.fixture(scope="module")
-def codebook(repo_paths):
-    return load_codebook(repo_paths.codebook)
 
 
 @pytest.fixture(scope="module")

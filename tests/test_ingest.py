@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from pipeline import ingest, pseudonymise
-from pipeline.params import IngestParams, read_params, section
+from pipeline.params import IngestParams, Paths, read_params, section
 from pipeline.readers import Found, discover, read_transcript
 from pipeline.schemas import Turns
 from tests.conftest import TEST_DATA
@@ -130,11 +130,9 @@ def entries(report: dict) -> dict[str, dict]:
     return {entry["source"]: entry for entry in report["files"]}
 
 
-@pytest.fixture(scope="module")
-def run_outputs(tmp_path_factory, corpus, repo_paths, cfg, deidentifier):
-    """`ingest.run` (non-strict) writing into a temporary folder: (report, output folder)."""
-    out = tmp_path_factory.mktemp("ingest-out")
-    p = dataclasses.replace(
+def paths_writing_to(repo_paths: Paths, corpus: Path, out: Path) -> Paths:
+    """The repository's paths, reading `corpus` and writing turns, report and cache into `out`."""
+    return dataclasses.replace(
         repo_paths,
         transcripts=corpus,
         processed=out,
@@ -142,6 +140,13 @@ def run_outputs(tmp_path_factory, corpus, repo_paths, cfg, deidentifier):
         ingest_report=out / "ingest_report.json",
         cache=out / "cache",
     )
+
+
+@pytest.fixture(scope="module")
+def run_outputs(tmp_path_factory, corpus, repo_paths, cfg, deidentifier):
+    """`ingest.run` (non-strict) writing into a temporary folder: (report, output folder)."""
+    out = tmp_path_factory.mktemp("ingest-out")
+    p = paths_writing_to(repo_paths, corpus, out)
     with pytest.MonkeyPatch.context() as mp:  # reuse the session's deduce (seconds to load)
         mp.setattr(pseudonymise, "load_deidentifier", lambda: deidentifier)
         report = ingest.run(p, cfg)
@@ -346,14 +351,7 @@ def test_personal_data_in_text_becomes_placeholders(ingested):
 def test_strict_mode_writes_the_report_then_fails_without_writing_turns(
     tmp_path, corpus, repo_paths, cfg, deidentifier, monkeypatch
 ):
-    p = dataclasses.replace(
-        repo_paths,
-        transcripts=corpus,
-        processed=tmp_path,
-        turns=tmp_path / "turns.parquet",
-        ingest_report=tmp_path / "ingest_report.json",
-        cache=tmp_path / "cache",
-    )
+    p = paths_writing_to(repo_paths, corpus, tmp_path)
     monkeypatch.setattr(pseudonymise, "load_deidentifier", lambda: deidentifier)
     with pytest.raises(SystemExit) as exc:
         ingest.run(p, dataclasses.replace(cfg, strict=True))

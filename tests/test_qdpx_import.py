@@ -14,7 +14,6 @@ from click.testing import CliRunner
 
 from pipeline.annotations import read_annotations
 from pipeline.cli import cli
-from pipeline.codebook import load_codebook
 from pipeline.export import ExportParams, build_export
 from pipeline.qdpx import QdpxError, render_sources
 from pipeline.qdpx_import import import_file, map_codings, read_qdpx, target_name
@@ -28,11 +27,6 @@ WIJ, DUBBEL, NIEUW = (
     "0A1B2C3D-0000-4000-8000-00000000000C",
 )
 USER = "{5C94BC9E-DB8C-4F1D-9CD6-E900C7440860}"
-
-
-@pytest.fixture(scope="module")
-def codebook(repo_paths):
-    return load_codebook(repo_paths.codebook)
 
 
 @pytest.fixture(scope="module")
