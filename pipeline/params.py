@@ -71,7 +71,10 @@ class TrainParams:
     lemma_weight: float = 1.5
     cue_weight: float = 1.0
     context_weight: float = 3.0
+    session_stage: bool = True
+    session_C: float = 1.0
     cv_folds: int = 5
+    n_process: int = 1
     seed: int = 0
 
 

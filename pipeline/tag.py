@@ -24,6 +24,7 @@ from pipeline.parallel import fork_pool
 from pipeline.params import TagParams, paths, read_params, section
 from pipeline.rules import CueMatcher, find_hits
 from pipeline.schemas import Evidence, Tags, Tokens, Turns
+from pipeline.session_model import SessionTagger
 
 log = logging.getLogger("buurtlens.tag")
 
@@ -35,7 +36,7 @@ BATCH_TURNS = 5000  # turns tagged (and, in `tag_folder`, analysed) together
 class TrainedModel:
     """What `train` saves: the fitted tagger and the codebook it was trained with."""
 
-    tagger: ThemeTagger
+    tagger: ThemeTagger | SessionTagger
     codebook_digest: str
     codebook_version: str
     fingerprint: str = ""  # digest of what it was trained from (the `train` cache key)
@@ -231,7 +232,10 @@ def tag_corpus(
 
 
 # The modules whose code decides a source's tags and evidence (part of the cache salt).
-TAG_CODE = ("tag.py", "rules.py", "features.py", "classifier.py", "codebook.py", "schemas.py")
+TAG_CODE = (
+    "tag.py", "rules.py", "features.py", "classifier.py", "session_model.py", "codebook.py",
+    "schemas.py",
+)
 
 
 def cache_salt(model: TrainedModel, codebook: Codebook, params: TagParams) -> str:

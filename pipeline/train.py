@@ -19,13 +19,14 @@ from pipeline.codebook import Codebook, load_codebook
 from pipeline.evaluate import agreement_table, best_thresholds, macro_f1, out_of_fold_scores
 from pipeline.params import TagParams, TrainParams, paths, read_params, section
 from pipeline.schemas import Tokens, Turns
+from pipeline.session_model import SessionTagger
 from pipeline.tag import TrainedModel, compute_features, save_model
 
 log = logging.getLogger("buurtlens.train")
 
 
-def make_tagger(codebook: Codebook, cfg: TrainParams) -> ThemeTagger:
-    return ThemeTagger(
+def make_tagger(codebook: Codebook, cfg: TrainParams) -> ThemeTagger | SessionTagger:
+    turn_model = ThemeTagger(
         themes=codebook.ids,
         C=cfg.C,
         min_df=cfg.min_df,
@@ -34,6 +35,9 @@ def make_tagger(codebook: Codebook, cfg: TrainParams) -> ThemeTagger:
         context_weight=cfg.context_weight,
         random_state=cfg.seed,
     )
+    if not cfg.session_stage:
+        return turn_model
+    return SessionTagger(turn_model, folds=cfg.cv_folds, C=cfg.session_C, n_process=cfg.n_process)
 
 
 def training_set(
@@ -104,7 +108,7 @@ def fit_model(turns: pd.DataFrame, tokens: pd.DataFrame, codebook: Codebook,
 
 # The modules whose code decides the model and its evaluation (part of the cache salt).
 TRAIN_CODE = (
-    "train.py", "classifier.py", "features.py", "rules.py", "annotations.py", "evaluate.py",
+    "train.py", "classifier.py", "session_model.py", "features.py", "rules.py", "annotations.py", "evaluate.py",
     "codebook.py", "tag.py", "schemas.py",
 )
 
@@ -121,9 +125,10 @@ def fit_and_evaluate(
     """The model fitted on all of X, its cross-validated figures and out-of-fold scores; taken
     from `cache` when the training set, codebook and params are the ones it was made from (a
     new transcript that nobody annotated changes none of them)."""
+    training = {k: v for k, v in asdict(train_cfg).items() if k != "n_process"}  # same result
     key = cache.key(
         frame_digest(X), frame_digest(Y), frame_digest(meta), codebook.digest,
-        json.dumps([asdict(train_cfg), {t: tag_cfg.threshold(t) for t in codebook.ids}]),
+        json.dumps([training, {t: tag_cfg.threshold(t) for t in codebook.ids}]),
     )
     found = cache.get(key)
     if found is not None:
