@@ -19,7 +19,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
+from scipy import sparse
 from sklearn.base import BaseEstimator, clone
+from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold, cross_val_predict
 
@@ -103,7 +105,7 @@ class SessionTagger(BaseEstimator):
         return self.turn_model_.models_
 
     @property
-    def features_(self):  # noqa: ANN201 - the first stage's ColumnTransformer
+    def features_(self) -> ColumnTransformer:
         return self.turn_model_.features_
 
     def fit(self, X: pd.DataFrame, Y: pd.DataFrame) -> SessionTagger:
@@ -136,13 +138,15 @@ class SessionTagger(BaseEstimator):
             self.stage_models_[theme] = model.fit(inputs, y)
         return self
 
-    def feature_matrix(self, X: pd.DataFrame):  # noqa: ANN201 - scipy sparse matrix
+    def feature_matrix(self, X: pd.DataFrame) -> sparse.csr_matrix:
         return self.turn_model_.feature_matrix(X)
 
-    def contributions_of(self, matrix, theme: str):  # noqa: ANN001, ANN201
+    def contributions_of(self, matrix: sparse.csr_matrix, theme: str) -> sparse.csr_matrix:
         return self.turn_model_.contributions_of(matrix, theme)
 
-    def predict_proba(self, X: pd.DataFrame, matrix=None) -> pd.DataFrame:  # noqa: ANN001
+    def predict_proba(
+        self, X: pd.DataFrame, matrix: sparse.csr_matrix | None = None
+    ) -> pd.DataFrame:
         """A score in [0, 1] per turn and theme; X holds whole sessions (a turn is read with the
         other turns of its session that are in X). `matrix`: X's `feature_matrix`, if at hand."""
         scores = self.turn_model_.predict_proba(X, matrix)
