@@ -67,26 +67,49 @@ def salt(
     return digest(*parts)
 
 
-def frame_digest(frame: pd.DataFrame) -> str:
-    """A digest of a table's columns, dtypes and values, row by row in order (vectorised)."""
+def row_hashes(frame: pd.DataFrame) -> tuple[str, np.ndarray]:
+    """The header (columns and dtypes) and one 64-bit hash per row of a table (vectorised)."""
     listed = [c for c in frame.columns if frame[c].dtype == object and
               frame[c].map(lambda v: isinstance(v, (list, tuple, set))).any()]
     if listed:  # e.g. the cue lists of the model inputs: hashed by their text
         frame = frame.assign(**{c: frame[c].map(repr) for c in listed})
     rows = pd.util.hash_pandas_object(frame, index=False).to_numpy()
     header = json.dumps([[str(c), str(t)] for c, t in frame.dtypes.items()])
+    return header, rows
+
+
+def frame_digest(frame: pd.DataFrame) -> str:
+    """A digest of a table's columns, dtypes and values, row by row in order (vectorised)."""
+    header, rows = row_hashes(frame)
     return digest(header, rows.tobytes())
+
+
+def digested_groups(
+    frame: pd.DataFrame, column: str, columns: list[str] | None = None
+) -> list[tuple[str, pd.DataFrame, str]]:
+    """`contiguous_groups` of `frame`, each with the `frame_digest` of its `columns` (default:
+    all), hashing the table once: hashing a thousand small tables cost seconds in pandas' own
+    overhead. A row's hash depends on that row only (no object column holds lists here)."""
+    header, rows = row_hashes(frame[columns] if columns is not None else frame)
+    return [
+        (value, part, digest(header, rows[a:b].tobytes()))
+        for value, part, (a, b) in _runs(frame, column)
+    ]
 
 
 def contiguous_groups(frame: pd.DataFrame, column: str) -> list[tuple[str, pd.DataFrame]]:
     """(value, rows) for each run of equal values of `column`, in table order (the tables are
     written source by source, so each source is one run)."""
+    return [(value, part) for value, part, _ in _runs(frame, column)]
+
+
+def _runs(frame: pd.DataFrame, column: str) -> list[tuple[str, pd.DataFrame, tuple[int, int]]]:
     values = frame[column].to_numpy()
     if not len(values):
         return []
     starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
     ends = np.r_[starts[1:], len(values)]
-    return [(values[a], frame.iloc[a:b]) for a, b in zip(starts, ends, strict=True)]
+    return [(values[a], frame.iloc[a:b], (a, b)) for a, b in zip(starts, ends, strict=True)]
 
 
 class SourceCache:

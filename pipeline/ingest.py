@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterable, Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -216,17 +217,19 @@ def corpus_names(parsed: Iterable[ParsedTranscript | None]) -> list[str]:
 def process_all(
     found: Sequence[Found],
     reader: ReaderConfig,
-    deidentifier: Any | None,
+    deidentifier: Callable[[], Any] | None,
     allowlist: Any | None,
     n_process: int = 1,
     cache: SourceCache | None = None,
 ) -> list[FileResult]:
     """Read every file, then pseudonymise each with the whole corpus's names known, in file
     order, over `n_process` processes. A file whose `cache` entry matches is not pseudonymised
-    again (see `file_key`)."""
+    again (see `file_key`). `deidentifier` loads the de-identifier: it is called once, and only
+    when some file is not in the cache (deduce takes seconds to load); None: read and validate
+    only."""
     if cache is None or deidentifier is None:  # entries hold pseudonymised results only
         cache = SourceCache(None)
-    _WORKER.update(reader=reader, deidentifier=deidentifier, allowlist=allowlist, other_names=())
+    _WORKER.update(reader=reader, deidentifier=None, allowlist=allowlist, other_names=())
 
     def mapped(work: Any, items: Sequence[Any], chunksize: int, desc: str) -> list[Any]:
         progress = dict(total=len(items), desc=desc, unit="file", disable=None, mininterval=2)
@@ -239,14 +242,19 @@ def process_all(
     parsed = mapped(_read_in_worker, found, 4, desc="read")
     names = corpus_names(parsed) if deidentifier is not None else []
     _WORKER["other_names"] = names
+    present = names_present([haystack(p) if p is not None else "" for p in parsed], names)
     keys = [
-        file_key(cache, f, p, names) if p is not None else None
-        for f, p in zip(found, parsed, strict=True)
+        file_key(cache, f, here) if p is not None else None
+        for f, p, here in zip(found, parsed, present, strict=True)
     ]
     # entries are plain tuples: a class pickled by `python -m pipeline.ingest` lives in __main__
     cached = [cache.get(k) if k is not None else None for k in keys]
     results = [FileResult(*entry) if entry is not None else None for entry in cached]
     todo = [i for i, r in enumerate(results) if r is None]
+    to_pseudonymise = sum(keys[i] is not None for i in todo)  # not the skipped files
+    if to_pseudonymise and deidentifier is not None:
+        _WORKER["deidentifier"] = deidentifier()
+        log.info("de-identifier loaded for %d file(s) not in the cache", to_pseudonymise)
     computed = mapped(
         _process_in_worker, [(found[i], parsed[i]) for i in todo], 1, desc="pseudonymise"
     )
@@ -257,29 +265,62 @@ def process_all(
     return results
 
 
-def file_key(
-    cache: SourceCache, found: Found, parsed: ParsedTranscript, names: Sequence[str]
-) -> str:
-    """What decides one file's result besides the run's salt: its path, its bytes and its
-    sidecar's, and the corpus names that can occur in it (a participant of another session who
-    is mentioned here is pseudonymised here; a superset by first word is enough)."""
+def haystack(parsed: ParsedTranscript) -> str:
+    """Everything of a file that is pseudonymised: its session name, turns and messages."""
     meta = parsed.meta
-    haystack = "\n".join(
+    return "\n".join(
         [
             meta.sessie if meta is not None else "",
             *(t.text for t in parsed.turns),
             *(p.message for p in (*parsed.errors, *parsed.warnings)),
         ]
     )
-    present = sorted(  # sorted: the corpus's file order does not change a file's result
-        n for n in names if pseudonymise.is_searchable_name(n) and n.split()[0] in haystack
-    )
+
+
+def names_present(texts: Sequence[str], names: Sequence[str]) -> list[list[str]]:
+    """Per text, the searchable `names` whose first word occurs in it (as a substring), sorted.
+
+    Same as testing `first in text` for every name and text, which cost seconds at a thousand
+    transcripts: a first word holds no whitespace, so it occurs in a text iff it occurs in one of
+    the text's whitespace-separated chunks, and the corpus has far fewer distinct chunks than
+    texts times names. Each first word is searched once in all distinct chunks joined.
+    """
+    by_first: dict[str, list[str]] = {}
+    for name in names:
+        if pseudonymise.is_searchable_name(name):
+            by_first.setdefault(name.split()[0], []).append(name)
+    chunks_of = [set(text.split()) for text in texts]
+    vocabulary = sorted(set().union(*chunks_of)) if by_first else []
+    joined = "\n".join(vocabulary)
+    ends, end = [], -1
+    for chunk in vocabulary:
+        end += len(chunk) + 1
+        ends.append(end)  # the position of the separator after the chunk
+    firsts_in: dict[str, set[str]] = {}
+    for first in by_first:
+        at = joined.find(first)
+        while at != -1:
+            k = bisect_right(ends, at)
+            firsts_in.setdefault(vocabulary[k], set()).add(first)
+            at = joined.find(first, ends[k] + 1)  # the next chunk on
+    found = [
+        {f for chunk in chunks if chunk in firsts_in for f in firsts_in[chunk]}
+        for chunks in chunks_of
+    ]
+    return [sorted(n for first in firsts for n in by_first[first]) for firsts in found]
+
+
+def file_key(cache: SourceCache, found: Found, present: Sequence[str]) -> str:
+    """What decides one file's result besides the run's salt: its path, its bytes and its
+    sidecar's, and the corpus names that can occur in it (`names_present`: a participant of
+    another session who is mentioned here is pseudonymised here; a superset by first word is
+    enough; sorted, so the corpus's file order does not change a file's result)."""
     sidecar = found.path.with_name(found.path.name + ".yaml")
     return cache.key(
         found.rel,
         found.path.read_bytes(),
         sidecar.read_bytes() if sidecar.is_file() else b"",
-        json.dumps(present, ensure_ascii=False),
+        json.dumps(list(present), ensure_ascii=False),
     )
 
 
@@ -301,11 +342,12 @@ def ingest(
     root: Path,
     reader: ReaderConfig,
     cfg: IngestParams,
-    deidentifier: Any,
+    deidentifier: Callable[[], Any],
     allowlist: Any,
     cache: SourceCache | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """All turns below `root`, pseudonymised, and the ingestion report."""
+    """All turns below `root`, pseudonymised with the de-identifier that `deidentifier` loads
+    (only when some file is not in `cache`), and the ingestion report."""
     found = discover(root, cfg.ignore)
     results = process_all(found, reader, deidentifier, allowlist, cfg.n_process, cache)
     results = flag_duplicates(results)
@@ -326,10 +368,10 @@ def reader_config(p: Paths, cfg: IngestParams) -> ReaderConfig:
 def run(p: Paths, cfg: IngestParams) -> dict[str, Any]:
     """Ingest `p.transcripts` and write the turns table and report; returns the report."""
     reader = reader_config(p, cfg)
-    deidentifier = pseudonymise.load_deidentifier()
     allowlist = pseudonymise.load_allowlist(p.allowlist, p.gemeenten)
     cache = SourceCache(p.cache / "ingest", cache_salt(p, cfg))
-    turns, report = ingest(p.transcripts, reader, cfg, deidentifier, allowlist, cache)
+    load = pseudonymise.load_deidentifier
+    turns, report = ingest(p.transcripts, reader, cfg, load, allowlist, cache)
     log.info("cache: %s; %d old entries removed", cache.summary(), cache.prune())
     io.write_json(report, p.ingest_report)
     totals = report["totals"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -29,12 +30,13 @@ from spacy.attrs import (
     SENT_START,
 )
 from spacy.language import Language
+from spacy.lookups import load_lookups
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 from tqdm import tqdm
 
 from pipeline import io
-from pipeline.cache import SourceCache, contiguous_groups, frame_digest
+from pipeline.cache import SourceCache, contiguous_groups, digested_groups
 from pipeline.cache import salt as cache_salt_of
 from pipeline.cache import version as cache_version
 from pipeline.lemmas import LemmaBackoff
@@ -251,18 +253,21 @@ def _typed(tokens: pd.DataFrame, sentences: pd.DataFrame) -> tuple[pd.DataFrame,
 
 
 def write_tables(
-    chunks: Iterable[tuple[pd.DataFrame, pd.DataFrame]], tokens_path: Path, sentences_path: Path
+    chunks: Iterable[tuple[pd.DataFrame | pa.Table, pd.DataFrame | pa.Table]],
+    tokens_path: Path,
+    sentences_path: Path,
 ) -> tuple[int, int]:
-    """Stream the chunks into two Parquet files, atomically; returns (tokens, sentences) counts."""
+    """Stream the chunks (tables or Arrow tables) into two Parquet files, atomically; returns
+    (tokens, sentences) counts."""
     counts = [0, 0]
     with io.atomic_path(tokens_path) as tok_tmp, io.atomic_path(sentences_path) as sent_tmp:
         writers: list[pq.ParquetWriter | None] = [None, None]
         try:
             for frames in chunks:
                 for k, (frame, tmp) in enumerate(zip(frames, (tok_tmp, sent_tmp), strict=True)):
-                    if frame.empty and writers[k] is not None:
+                    if not len(frame) and writers[k] is not None:
                         continue
-                    table = pa.Table.from_pandas(frame, preserve_index=False)
+                    table = _arrow(frame)
                     if writers[k] is None:
                         writers[k] = pq.ParquetWriter(tmp, table.schema)
                     writers[k].write_table(table)
@@ -272,6 +277,17 @@ def write_tables(
                 if w is not None:
                     w.close()
     return counts[0], counts[1]
+
+
+def _arrow(frame: pd.DataFrame | pa.Table) -> pa.Table:
+    if isinstance(frame, pa.Table):
+        return frame
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _compact(table: pa.Table) -> pa.Table:
+    """`table` in buffers of its own: a slice of a larger table pickles with all of its data."""
+    return table.take(np.arange(table.num_rows))
 
 
 # The modules and resources whose code decides a source's tokens (part of the cache salt).
@@ -289,25 +305,30 @@ def cache_salt(cfg: NlpParams) -> str:
 
 def analyse_sources(
     turns: pd.DataFrame,
-    nlp: Language,
+    load: Callable[[], tuple[Language, LemmaBackoff | None]],
     cache: SourceCache,
     *,
-    backoff: LemmaBackoff | None,
     batch_size: int = 256,
     n_process: int = 1,
     batch_turns: int = 5000,
     rows_per_chunk: int = 200_000,
-) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
-    """Like `analyse`, but a source whose turns have a `cache` entry is not analysed again.
+) -> Iterator[tuple[pa.Table, pa.Table]]:
+    """Like `analyse`, but a source whose turns have a `cache` entry is not analysed again, and
+    the pipeline and lemma back-off are loaded (`load`) only when some source is not.
+
+    Entries and chunks are Arrow tables, as `write_tables` writes them: a reused source never
+    passes through pandas (unpickling and concatenating a thousand pandas tables cost a second).
 
     The sources without an entry are analysed first, in batches of about `batch_turns` turns, and
     stored; then every source's tables are yielded in turn order, about `rows_per_chunk` tokens
     at a time, so memory stays flat and the output does not depend on what was reused.
     """
-    groups = contiguous_groups(turns, Turns.source)
-    keys = [cache.key(src, frame_digest(rows[[Turns.turn, Turns.text]])) for src, rows in groups]
+    groups = digested_groups(turns, Turns.source, [Turns.turn, Turns.text])
+    keys = [cache.key(source, digest) for source, _, digest in groups]
+    pipeline = functools.cache(load)  # at the first source to analyse, if any
 
     def analysed(batch: list[int]) -> None:
+        nlp, backoff = pipeline()
         frame = pd.concat([groups[i][1] for i in batch], ignore_index=True)
         chunks = analyse(frame, nlp, backoff=backoff, batch_size=batch_size, n_process=n_process,
                          chunk_turns=len(frame) + 1)
@@ -316,7 +337,7 @@ def analyse_sources(
         for i in batch:
             source = groups[i][0]
             entry = tuple(
-                found[source].reset_index(drop=True) if source in found else empty.iloc[:0]
+                _compact(_arrow(found[source] if source in found else empty.iloc[:0]))
                 for found, empty in zip(by_source, (tokens, sentences), strict=True)
             )
             cache.put(keys[i], entry)
@@ -331,25 +352,47 @@ def analyse_sources(
     if batch:
         analysed(batch)
 
-    buffered: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+    buffered: list[tuple[pa.Table, pa.Table]] = []
     for i, key in enumerate(keys):
         entry = cache.get(key)
         if entry is None:  # an entry that could not be read back: analyse it again
             analysed([i])
             entry = cache.get(key)
         buffered.append(entry)
-        if sum(len(tokens) for tokens, _ in buffered) >= rows_per_chunk:
+        if sum(tokens.num_rows for tokens, _ in buffered) >= rows_per_chunk:
             yield _concat(buffered)
             buffered = []
     if buffered or not keys:
         yield _concat(buffered)
 
 
-def _concat(entries: list[tuple[pd.DataFrame, pd.DataFrame]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _concat(entries: list[tuple[pa.Table, pa.Table]]) -> tuple[pa.Table, pa.Table]:
     if not entries:
-        return _frames([], [])
+        return tuple(_arrow(frame) for frame in _frames([], []))
     tokens, sentences = zip(*entries, strict=True)
-    return pd.concat(tokens, ignore_index=True), pd.concat(sentences, ignore_index=True)
+    # one chunk per column, as `pa.Table.from_pandas` of the whole chunk gives: the Parquet
+    # bytes stay those of a table that never was in the cache
+    return pa.concat_tables(tokens).combine_chunks(), pa.concat_tables(sentences).combine_chunks()
+
+
+def lemma_backoff(nlp: Language) -> LemmaBackoff:
+    """The lemma back-off of the fallback pipeline, sharing its lemmatizer's lookup table
+    (loading that table a second time cost half a second)."""
+    lookups = load_lookups("nl", ["lemma_rules", "lemma_exc", "lemma_index"])
+    table = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup")
+    lookups.set_table("lemma_lookup", table)
+    return LemmaBackoff(lookups)
+
+
+def pipeline_info(cache: SourceCache, load: Callable[[], NlpInfo]) -> NlpInfo:
+    """Which pipeline the cache's salt stands for (the salt holds the model and its version):
+    kept as an entry of its own, so a run that analyses nothing need not load the pipeline."""
+    key = cache.key("pipeline info")
+    found = cache.get(key)
+    if found is None:  # a plain dict: a class pickled by `python -m pipeline.nlp` is __main__'s
+        found = asdict(load())
+        cache.put(key, found)
+    return NlpInfo(**{**found, "components": tuple(found["components"])})
 
 
 def main() -> None:
@@ -359,13 +402,23 @@ def main() -> None:
     p = paths(params)
     cfg = section(NlpParams, params.get("nlp"))
     turns = Turns.validate(pd.read_parquet(p.turns))
-    nlp, info = load_pipeline(cfg.model)
-    backoff = LemmaBackoff() if info.fallback else None
     cache = SourceCache(p.cache / "nlp", cache_salt(cfg))
+
+    @functools.cache
+    def loaded() -> tuple[Language, NlpInfo, LemmaBackoff | None]:
+        nlp, info = load_pipeline(cfg.model)
+        log.info("spaCy pipeline loaded")
+        return nlp, info, lemma_backoff(nlp) if info.fallback else None
+
     chunks = analyse_sources(
-        turns, nlp, cache, backoff=backoff, batch_size=cfg.batch_size, n_process=cfg.n_process
+        turns,
+        lambda: (loaded()[0], loaded()[2]),
+        cache,
+        batch_size=cfg.batch_size,
+        n_process=cfg.n_process,
     )
     n_tokens, n_sents = write_tables(chunks, p.tokens, p.sentences)
+    info = pipeline_info(cache, lambda: loaded()[1])
     log.info("cache: %s; %d old entries removed", cache.summary(), cache.prune())
     meta = {**asdict(info), "turns": len(turns), "tokens": n_tokens, "sentences": n_sents}
     io.write_json(meta, p.nlp_meta)

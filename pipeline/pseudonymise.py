@@ -384,20 +384,22 @@ def load_deidentifier() -> dd.DocDeid:
     deduce = _import_deduce()
     with gc_paused():
         deid = deduce(config=_CONFIG)
-    for group_name in deid.processors.get_names(recursive=False):
-        group = deid.processors[group_name]
-        for name in _DISABLED:
-            if name in group.get_names(recursive=False):
-                group.remove_processor(name)
-    names_group = deid.processors["names"]
-    position = names_group.get_names(recursive=False).index("name_context")
-    names_group.add_processor(
-        "known_names", KnownNameAnnotator(tag="achternaam_patient"), position=position
-    )
-    # The lookup tables live as long as the process. Frozen, the garbage collector stops walking
-    # their millions of objects on every full collection: pseudonymising one transcript took
-    # 14 s with them in the heap, and forked workers no longer copy every shared page.
-    gc.freeze()
+        for group_name in deid.processors.get_names(recursive=False):
+            group = deid.processors[group_name]
+            for name in _DISABLED:
+                if name in group.get_names(recursive=False):
+                    group.remove_processor(name)
+        names_group = deid.processors["names"]
+        position = names_group.get_names(recursive=False).index("name_context")
+        names_group.add_processor(
+            "known_names", KnownNameAnnotator(tag="achternaam_patient"), position=position
+        )
+        # The lookup tables live as long as the process. Frozen, the garbage collector stops
+        # walking their millions of objects on every full collection: pseudonymising one
+        # transcript took 14 s with them in the heap, and forked workers no longer copy every
+        # shared page. Frozen before collection is switched back on: the first collection after
+        # the load would otherwise walk them all once (1.5 s).
+        gc.freeze()
     return deid
 
 

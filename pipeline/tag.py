@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import pickle
 from collections import deque
@@ -16,13 +17,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 from scipy import sparse
 
-from pipeline import cache, io, pseudonymise, schemas
+from pipeline import cache, io, schemas
 from pipeline.classifier import ThemeTagger
 from pipeline.codebook import Codebook, load_codebook
 from pipeline.features import turn_features
 from pipeline.parallel import fork_pool
 from pipeline.params import TagParams, paths, read_params, section
-from pipeline.rules import CueMatcher, find_hits
 from pipeline.schemas import Evidence, Tags, Tokens, Turns
 from pipeline.session_model import SessionTagger
 
@@ -55,6 +55,10 @@ def compute_features(
     turns: pd.DataFrame, tokens: pd.DataFrame, codebook: Codebook
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cue hits for every turn, and the model inputs built from tokens and hits."""
+    # imported here: spaCy (for the matcher) takes most of a second to import, and a run that
+    # finds every source in the cache, or tags in forked workers, needs none in the parent
+    from pipeline.rules import CueMatcher, find_hits
+
     matcher = CueMatcher(codebook)
     texts = dict(zip(zip(turns[Turns.source], turns[Turns.turn]), turns[Turns.text], strict=True))
     hits = find_hits(tokens, matcher, texts)
@@ -255,17 +259,18 @@ def _tag_batch(batch: tuple[pd.DataFrame, pd.DataFrame]) -> tuple[pd.DataFrame, 
 
 
 def tag_sources(
-    sources: Iterable[tuple[str, pd.DataFrame, pd.DataFrame]],
+    sources: Iterable[tuple[str, pd.DataFrame, pd.DataFrame, str]],
     codebook: Codebook,
     model: TrainedModel,
     params: TagParams,
     store: cache.SourceCache,
     batch_turns: int = BATCH_TURNS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Tags and evidence of every (source, turns, tokens), one source at a time: a source whose
-    turns and tokens have a `store` entry is not tagged again, the others are tagged in batches
-    of about `batch_turns` turns (a turn's features use only its own source), over
-    `params.n_process` processes with at most two batches per process in flight."""
+    """Tags and evidence of every (source, turns, tokens, digest of both), one source at a time
+    (see `joined_by_source`): a source whose turns and tokens have a `store` entry is not tagged
+    again, the others are tagged in batches of about `batch_turns` turns (a turn's features use
+    only its own source), over `params.n_process` processes with at most two batches per process
+    in flight."""
     _TAGGING.update(codebook=codebook, model=model, params=params)
     slots: list[tuple[pd.DataFrame, pd.DataFrame] | None] = []  # per source, in source order
     pending: list[tuple[int, str, str, pd.DataFrame, pd.DataFrame]] = []
@@ -295,12 +300,15 @@ def tag_sources(
             keep(done, future.result())
 
     with fork_pool(params.n_process) as pool:
-        for source, turns, tokens in sources:
-            key = store.key(source, cache.frame_digest(turns), cache.frame_digest(tokens))
+        for source, turns, tokens, digest in sources:
+            key = store.key(source, digest)
             slots.append(store.get(key))
             if slots[-1] is None:
                 pending.append((len(slots) - 1, key, source, turns, tokens))
-                if sum(len(t) for *_, t, _ in pending) >= batch_turns:
+                # an idle pool gets work at once: after adding one transcript it is tagged
+                # while the other sources are still being read
+                idle = pool is not None and not in_flight
+                if idle or sum(len(t) for *_, t, _ in pending) >= batch_turns:
                     flush(pool)
         if pending:
             flush(pool)
@@ -333,34 +341,42 @@ def whole_sources(turns: pd.DataFrame, min_turns: int) -> Iterator[pd.DataFrame]
 
 
 def joined_by_source(
-    turns: pd.DataFrame, token_groups: Iterable[tuple[str, pd.DataFrame]]
-) -> Iterator[tuple[str, pd.DataFrame, pd.DataFrame]]:
-    """(source, turns, tokens) per source of `turns`, in order; `token_groups` come in the same
-    source order and lack sources without any token."""
+    turns: pd.DataFrame, token_groups: Iterable[tuple[str, pd.DataFrame, str]]
+) -> Iterator[tuple[str, pd.DataFrame, pd.DataFrame, str]]:
+    """(source, turns, tokens, digest of both) per source of `turns`, in order; `token_groups`
+    (source, tokens, their `frame_digest`) come in the same source order and lack sources
+    without any token."""
     groups = iter(token_groups)
     upcoming = next(groups, None)
-    for source, rows in cache.contiguous_groups(turns, Turns.source):
-        tokens = schemas.empty(Tokens)
+    no_tokens: tuple[pd.DataFrame, str] | None = None
+    for source, rows, turns_digest in cache.digested_groups(turns, Turns.source):
         if upcoming is not None and upcoming[0] == source:
-            tokens = upcoming[1]
+            tokens, tokens_digest = upcoming[1], upcoming[2]
             upcoming = next(groups, None)
-        yield source, rows, tokens
+        else:
+            if no_tokens is None:  # made once: an empty table costs milliseconds to build
+                empty = schemas.empty(Tokens)
+                no_tokens = empty, cache.frame_digest(empty)
+            tokens, tokens_digest = no_tokens
+        yield source, rows, tokens, cache.digest(turns_digest, tokens_digest)
 
 
-def tokens_by_source(path: Path, batch_rows: int = 200_000) -> Iterator[tuple[str, pd.DataFrame]]:
+def tokens_by_source(
+    path: Path, batch_rows: int = 200_000
+) -> Iterator[tuple[str, pd.DataFrame, str]]:
     """Stream the token table source by source (it is written in source order), so the whole
-    table is never in memory."""
+    table is never in memory; each source's tokens come with their `frame_digest`."""
     carry: pd.DataFrame | None = None
     for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
         frame = Tokens.validate(batch.to_pandas())
         if carry is not None:
             frame = pd.concat([carry, frame], ignore_index=True)
-        groups = cache.contiguous_groups(frame, Tokens.source)
-        for source, rows in groups[:-1]:
-            yield source, rows.reset_index(drop=True)
+        groups = cache.digested_groups(frame, Tokens.source)
+        for source, rows, digest in groups[:-1]:
+            yield source, rows.reset_index(drop=True), digest
         carry = groups[-1][1].reset_index(drop=True) if groups else None
     if carry is not None:
-        yield str(carry[Tokens.source].iloc[0]), carry
+        yield str(carry[Tokens.source].iloc[0]), carry, cache.frame_digest(carry)
 
 
 def wide_table(turns: pd.DataFrame, tags: pd.DataFrame, themes: tuple[str, ...]) -> pd.DataFrame:
@@ -400,20 +416,19 @@ def tag_folder(directory: Path, params: dict) -> tuple[pd.DataFrame, pd.DataFram
     with another codebook, trains one in memory from the repository's annotations.
     Returns the wide turns table, the evidence and the ingestion report.
     """
-    from pipeline import ingest, nlp, train  # the stages this command chains
-    from pipeline.lemmas import LemmaBackoff
+    from pipeline import ingest, nlp, pseudonymise, train  # the stages this command chains
     from pipeline.params import IngestParams, NlpParams, TrainParams
 
     p = paths(params)
     ingest_cfg = section(IngestParams, params.get("ingest"))
     nlp_cfg = section(NlpParams, params.get("nlp"))
     codebook = load_codebook(p.codebook)
-    deidentifier = pseudonymise.load_deidentifier()
+    deidentifier = functools.cache(pseudonymise.load_deidentifier)  # loaded once, if at all
     allowlist = pseudonymise.load_allowlist(p.allowlist, p.gemeenten)
     reader = ingest.reader_config(p, ingest_cfg)
     turns, report = ingest.ingest(directory, reader, ingest_cfg, deidentifier, allowlist)
     pipe, info = nlp.load_pipeline(nlp_cfg.model)
-    backoff = LemmaBackoff() if info.fallback else None
+    backoff = nlp.lemma_backoff(pipe) if info.fallback else None
 
     def analysed(frame: pd.DataFrame) -> pd.DataFrame:
         chunks = nlp.analyse(frame, pipe, backoff=backoff, batch_size=nlp_cfg.batch_size)
@@ -430,7 +445,7 @@ def tag_folder(directory: Path, params: dict) -> tuple[pd.DataFrame, pd.DataFram
     sources = (  # analysed batch by batch: the whole corpus is never in memory as tokens
         item
         for batch in whole_sources(turns, BATCH_TURNS)
-        for item in joined_by_source(batch, cache.contiguous_groups(analysed(batch), "source"))
+        for item in joined_by_source(batch, cache.digested_groups(analysed(batch), "source"))
     )
     tags, ev = tag_sources(sources, codebook, model, tag_cfg, cache.SourceCache(None))
     return wide_table(turns, tags, codebook.ids), ev, report

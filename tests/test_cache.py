@@ -4,6 +4,7 @@ result with and without it while redoing only what changed."""
 from __future__ import annotations
 
 import dataclasses
+import pickle
 
 import pandas as pd
 import pytest
@@ -66,6 +67,17 @@ def test_frame_digest_sees_values_dtypes_and_order():
     assert cache.frame_digest(frame.iloc[::-1]) != base
 
 
+def test_digested_groups_digest_each_group_as_frame_digest_does():
+    frame = pd.DataFrame({"source": ["b", "b", "a", "c"], "v": range(4), "t": list("wxyz")})
+    groups = cache.digested_groups(frame, "source")
+    assert [(s, d) for s, _, d in groups] == [
+        (s, cache.frame_digest(rows)) for s, rows in cache.contiguous_groups(frame, "source")
+    ]
+    some = cache.digested_groups(frame, "source", ["t"])
+    assert [d for *_, d in some] == [cache.frame_digest(rows[["t"]]) for _, rows, _ in groups]
+    assert cache.digested_groups(frame.iloc[:0], "source") == []
+
+
 def test_contiguous_groups_keep_table_order():
     frame = pd.DataFrame({"source": ["b", "b", "a", "c", "c"], "v": range(5)})
     groups = cache.contiguous_groups(frame, "source")
@@ -93,7 +105,7 @@ def test_salt_changes_with_code_settings_and_files(tmp_path):
 def ingest_setup(repo_paths, deidentifier, allowlist):
     cfg = section(IngestParams, read_params().get("ingest"))
     cfg = IngestParams(**{**cfg.__dict__, "n_process": 1})
-    return cfg, ingest.reader_config(repo_paths, cfg), deidentifier, allowlist
+    return cfg, ingest.reader_config(repo_paths, cfg), lambda: deidentifier, allowlist
 
 
 def test_ingest_with_cache_equals_without_and_redoes_only_changes(tmp_path, ingest_setup):
@@ -101,9 +113,12 @@ def test_ingest_with_cache_equals_without_and_redoes_only_changes(tmp_path, inge
     corpus = copy_corpus(tmp_path / "corpus")
     salt = ingest.cache_salt_of("ingest", ingest.INGEST_CODE, {})
 
+    loads = []
+
     def run(folder):
         store = SourceCache(folder, salt)
-        turns, report = ingest.ingest(corpus, reader, cfg, deidentifier, allowlist, store)
+        load = lambda: loads.append(folder) or deidentifier()  # noqa: E731
+        turns, report = ingest.ingest(corpus, reader, cfg, load, allowlist, store)
         return turns, report, store
 
     plain_turns, plain_report, _ = run(None)
@@ -115,11 +130,13 @@ def test_ingest_with_cache_equals_without_and_redoes_only_changes(tmp_path, inge
     read_or_rejected = sum(f["status"] != "skipped" or "duplicaat" in f.get("reason", "")
                            for f in plain_report["files"])
     assert len(cold.stored) == read_or_rejected and not warm.stored
+    assert len(loads) == 2  # deduce is loaded once per run with work, not for the warm run
 
     changed = corpus / "online/teams-overleg.vtt"
     changed.write_text(changed.read_text(encoding="utf-8") + "\n", encoding="utf-8")
     _, _, after = run(tmp_path / "cache")
     assert len(after.stored) == 1  # only the edited file is pseudonymised again
+    assert len(loads) == 3
 
 
 def test_ingest_redoes_a_file_that_mentions_a_new_participant(tmp_path, ingest_setup):
@@ -161,10 +178,18 @@ def test_nlp_with_cache_equals_without_and_redoes_only_changes(tmp_path, fallbac
     plain = [pd.concat(parts, ignore_index=True)
              for parts in zip(*nlp.analyse(turns, pipe, backoff=backoff), strict=True)]
 
+    loads = []
+
+    def load():
+        loads.append(1)
+        return pipe, backoff
+
     def run(frame):
         store = SourceCache(tmp_path / "cache", "salt")
-        chunks = list(nlp.analyse_sources(frame, pipe, store, backoff=backoff, rows_per_chunk=4))
-        return [pd.concat(parts, ignore_index=True) for parts in zip(*chunks, strict=True)], store
+        chunks = list(nlp.analyse_sources(frame, load, store, rows_per_chunk=4))
+        tables = [pd.concat([part.to_pandas() for part in parts], ignore_index=True)
+                  for parts in zip(*chunks, strict=True)]
+        return tables, store
 
     cold, first = run(turns)
     warm, second = run(turns)
@@ -172,10 +197,11 @@ def test_nlp_with_cache_equals_without_and_redoes_only_changes(tmp_path, fallbac
         pd.testing.assert_frame_equal(cold_frame, plain_frame)
         pd.testing.assert_frame_equal(warm_frame, plain_frame)
     assert len(first.stored) == 3 and not second.stored
+    assert len(loads) == 1  # the pipeline is not loaded when every source is in the cache
     edited = turns.copy()
     edited.loc[0, Turns.text] = "Wij en zij."
     _, third = run(edited)
-    assert len(third.stored) == 1
+    assert len(third.stored) == 1 and len(loads) == 2
 
 
 # --------------------------------------------------------------------------- tag and train
@@ -215,7 +241,7 @@ def test_tag_sources_equals_tag_corpus_and_reuses(tmp_path, tagged_inputs):
 
     def run():
         store = SourceCache(tmp_path / "cache", "salt")
-        token_groups = cache.contiguous_groups(tokens, "source")
+        token_groups = cache.digested_groups(tokens, "source")
         sources = tag.joined_by_source(turns, token_groups)
         return tag.tag_sources(sources, codebook, model, cfg, store, batch_turns=5), store
 
@@ -232,8 +258,10 @@ def test_tokens_by_source_streams_whole_sources(tmp_path, tagged_inputs):
     path = tmp_path / "tokens.parquet"
     tokens.to_parquet(path, index=False)
     streamed = list(tag.tokens_by_source(path, batch_rows=7))  # batches cut sources in two
-    assert [s for s, _ in streamed] == ["a.txt", "b.txt"]
-    pd.testing.assert_frame_equal(pd.concat([f for _, f in streamed], ignore_index=True), tokens)
+    assert [s for s, _, _ in streamed] == ["a.txt", "b.txt"]
+    pd.testing.assert_frame_equal(pd.concat([f for _, f, _ in streamed], ignore_index=True),
+                                  tokens)
+    assert [d for _, _, d in streamed] == [cache.frame_digest(f) for _, f, _ in streamed]
 
 
 def test_training_is_reused_only_while_its_inputs_are_unchanged(tmp_path, tagged_inputs):
@@ -262,8 +290,38 @@ def test_tagging_over_two_processes_gives_the_same_tables(tagged_inputs):
     cfg = section(TagParams, read_params().get("tag"))
     results = []
     for n_process in (1, 2):
-        sources = tag.joined_by_source(turns, cache.contiguous_groups(tokens, "source"))
+        sources = tag.joined_by_source(turns, cache.digested_groups(tokens, "source"))
         params = dataclasses.replace(cfg, n_process=n_process)
         results.append(tag.tag_sources(sources, codebook, model, params, SourceCache(None), 5))
     for single, forked in zip(*results, strict=True):
         pd.testing.assert_frame_equal(forked, single)
+
+
+def test_nlp_pipeline_info_is_kept_so_a_cached_run_need_not_load_the_pipeline(
+    tmp_path, fallback_nlp
+):
+    _, info = fallback_nlp
+    loads = []
+
+    def load():
+        loads.append(1)
+        return info
+
+    assert nlp.pipeline_info(SourceCache(tmp_path, "salt"), load) == info
+    assert nlp.pipeline_info(SourceCache(tmp_path, "salt"), load) == info
+    assert len(loads) == 1
+    assert nlp.pipeline_info(SourceCache(tmp_path, "another model"), load) == info
+    assert len(loads) == 2
+
+
+def test_nlp_entries_hold_only_their_own_rows(tmp_path, fallback_nlp):
+    """An entry is one source's slice of a batch: pickled as a slice, it carried the batch."""
+    pipe, _ = fallback_nlp
+    texts = ["Wij willen dat zij luisteren naar de buurt."] * 50
+    turns = pd.concat([make_turns(texts, source=f"{k}.txt") for k in range(20)],
+                      ignore_index=True)
+    store = SourceCache(tmp_path, "salt")
+    chunks = list(nlp.analyse_sources(turns, lambda: (pipe, LemmaBackoff()), store))
+    whole = sum(len(pickle.dumps(table)) for chunk in chunks for table in chunk)
+    sizes = [p.stat().st_size for p in tmp_path.rglob("*.pkl")]
+    assert len(sizes) == 20 and max(sizes) < whole / 10

@@ -118,7 +118,7 @@ def reader(repo_paths, cfg):
 @pytest.fixture(scope="module")
 def ingested(corpus, reader, cfg, deidentifier, allowlist):
     """(turns, report) of the whole fixture corpus, in one process."""
-    return ingest.ingest(corpus, reader, cfg, deidentifier, allowlist)
+    return ingest.ingest(corpus, reader, cfg, lambda: deidentifier, allowlist)
 
 
 @pytest.fixture(scope="module")
@@ -314,6 +314,20 @@ def test_process_file_pseudonymises_one_file(corpus, reader, deidentifier, allow
     assert not leaked(["Esther", "Gerrit"], text + "\n".join(result.turns[Turns.speaker]))
 
 
+def test_names_present_equals_searching_each_first_word_in_each_text():
+    names = ["Anne", "Ann", "Anne-Marie de Wit", "Jan van Dijk", "Spreker 2", "Janneke", "Bo",
+             "Els Bos"]
+    texts = ["Anne-Marie zei het al.", "(Jan) en Janneke,\nBo!", "niemand hier", "", "Els\tBos"]
+    expected = [
+        sorted(n for n in names
+               if pseudonymise.is_searchable_name(n) and n.split()[0] in text)
+        for text in texts
+    ]
+    assert ingest.names_present(texts, names) == expected
+    assert expected[0] == ["Ann", "Anne", "Anne-Marie de Wit"]  # substrings count, as before
+    assert ingest.names_present(texts, []) == [[] for _ in texts]
+
+
 # --- the turns table ----------------------------------------------------------------------------
 
 
@@ -378,7 +392,7 @@ def test_two_processes_give_the_same_table_and_report(
     if "fork" not in multiprocessing.get_all_start_methods():
         pytest.skip("ingest runs in one process where fork is unavailable")
     turns, report = ingest.ingest(
-        corpus, reader, dataclasses.replace(cfg, n_process=2), deidentifier, allowlist
+        corpus, reader, dataclasses.replace(cfg, n_process=2), lambda: deidentifier, allowlist
     )
     pd.testing.assert_frame_equal(turns, ingested[0])
     assert report == ingested[1]
@@ -420,3 +434,13 @@ def test_run_keeps_its_cache_below_paths_cache(run_outputs, repo_paths):
     not_skipped = [f for f in report["files"] if f["status"] != "skipped" or "duplicaat" in
                    (f.get("reason") or "")]
     assert len(entries) == len(not_skipped)
+
+
+def test_a_second_run_with_every_file_cached_does_not_load_deduce(
+    run_outputs, corpus, repo_paths, cfg, monkeypatch
+):
+    report, out = run_outputs  # the first run filled the cache
+    loads = []
+    monkeypatch.setattr(pseudonymise, "load_deidentifier", lambda: loads.append(1))
+    again = ingest.run(paths_writing_to(repo_paths, corpus, out), cfg)
+    assert again == report and not loads

@@ -3,7 +3,7 @@ import pytest
 import spacy
 
 from pipeline.lemmas import LemmaBackoff
-from pipeline.nlp import analyse, load_pipeline, mask_notes, write_tables
+from pipeline.nlp import analyse, lemma_backoff, load_pipeline, mask_notes, write_tables
 from tests.conftest import make_turns
 
 TEXTS = [
@@ -172,3 +172,10 @@ def test_tables_equal_a_token_by_token_reading(fallback_nlp, backoff):
     assert list(sentences.drop(columns="source").itertuples(index=False, name=None)) == (
         expected_sentences
     )
+
+
+def test_lemma_backoff_sharing_the_lemmatizer_table_lemmatises_as_a_fresh_one(fallback_nlp):
+    pipe, _ = fallback_nlp
+    shared, fresh = lemma_backoff(pipe), LemmaBackoff()
+    words = ["liep", "gelopen", "huizen", "bewoners", "met", "gemeente", "zwommen", "[persoon-1]"]
+    assert [shared.lemma(w) for w in words] == [fresh.lemma(w) for w in words]
