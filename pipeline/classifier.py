@@ -80,6 +80,16 @@ class NeighbourLemmas(TransformerMixin, BaseEstimator):
         return self.vectorizer_.get_feature_names_out()
 
 
+def _forget_object_ids(features: ColumnTransformer) -> None:
+    """Drop the `id(stop_words)` that scikit-learn's word vectorizers keep after building their
+    analyser: a memory address, different in every process, so the same training gave a
+    different model file. Without it a vectorizer only checks its (absent) stop words again."""
+    for _, transformer, _ in features.transformers_:
+        for vectorizer in (transformer, getattr(transformer, "vectorizer_", None)):
+            if hasattr(vectorizer, "_stop_words_id"):
+                del vectorizer._stop_words_id
+
+
 class ThemeTagger(BaseEstimator):
     """Scores each turn for each theme in [0, 1].
 
@@ -148,6 +158,7 @@ class ThemeTagger(BaseEstimator):
         """Learn from turn features X and a 0/1 column per theme in Y."""
         self.features_ = self._features().fit(X)
         matrix = sparse.csr_matrix(self.features_.transform(X))
+        _forget_object_ids(self.features_)
         self.models_: dict[str, LogisticRegression] = {}
         for theme in self.themes:
             y = Y[theme].to_numpy() if theme in Y else np.zeros(len(X), dtype=int)

@@ -1,3 +1,7 @@
+import pickle
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -155,3 +159,18 @@ def test_feature_rows_do_not_depend_on_the_other_rows(tagger, training):
     contrib, _ = tagger.contributions(X.iloc[[3, 1]], "wij-zij")
     same = tagger.contributions_of(whole[[3, 1]], "wij-zij")
     assert (contrib != same).nnz == 0 and (contrib.indices == same.indices).all()
+
+
+def test_the_same_training_gives_the_same_model_bytes_in_another_process(training, tmp_path):
+    """A model file must not carry memory addresses (scikit-learn keeps `id(stop_words)`)."""
+    X, Y = training
+    data = tmp_path / "training.pkl"
+    pickle.dump((X, Y, THEMES), data.open("wb"))
+    fit = (
+        "import pickle, sys; from pipeline.classifier import ThemeTagger; "
+        f"X, Y, themes = pickle.load(open({str(data)!r}, 'rb')); "
+        "sys.stdout.buffer.write(pickle.dumps(ThemeTagger(themes=themes, min_df=1).fit(X, Y)))"
+    )
+    runs = [subprocess.run([sys.executable, "-c", fit], capture_output=True, check=True).stdout
+            for _ in range(2)]
+    assert runs[0] == runs[1]
