@@ -96,6 +96,17 @@ def nlp() -> None:
 
 
 @cli.command()
+def coded() -> None:
+    """Stage coded: the annotated sessions' turns and tokens, which train reads.
+
+    Example: buurtlens coded
+    """
+    from pipeline import coded as coded_stage
+
+    coded_stage.main()
+
+
+@cli.command()
 def train() -> None:
     """Stage train: fit the theme tagger on data/raw/annotations and evaluate it.
 

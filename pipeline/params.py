@@ -25,6 +25,8 @@ class Paths:
     tokens: Path
     sentences: Path
     nlp_meta: Path
+    coded_turns: Path
+    coded_tokens: Path
     metrics: Path
     gemeenten: Path
     rollen: Path

@@ -148,11 +148,12 @@ def main() -> None:
     train_cfg = section(TrainParams, params.get("train"))
     tag_cfg = section(TagParams, params.get("tag"))
     codebook = load_codebook(p.codebook)
-    turns = Turns.validate(pd.read_parquet(p.turns))
+    # the annotated sessions' rows (stage `coded`): an annotation of a session missing from
+    # them matches no turn, exactly as against the whole turns table
+    turns = Turns.validate(pd.read_parquet(p.coded_turns))
+    tokens = Tokens.validate(pd.read_parquet(p.coded_tokens))
     annotations, overridden = read_annotations(p.annotations)
     coding = align(annotations, turns, codebook.ids, overridden)
-    sources = sorted(set(coding.labels["source"]))  # only annotated sessions' tokens are needed
-    tokens = Tokens.validate(pd.read_parquet(p.tokens, filters=[("source", "in", sources or [""])]))
     X, Y, meta = training_set(turns, tokens, codebook, coding)
     log.info(
         "training on %d annotated turns from %d sessions", len(X), meta[Turns.source].nunique()
