@@ -420,7 +420,9 @@ def main() -> None:
     n_tokens, n_sents = write_tables(chunks, p.tokens, p.sentences)
     info = pipeline_info(cache, lambda: loaded()[1])
     log.info("cache: %s; %d old entries removed", cache.summary(), cache.prune())
-    meta = {**asdict(info), "turns": len(turns), "tokens": n_tokens, "sentences": n_sents}
+    counts = {"turns": len(turns), "tokens": n_tokens, "sentences": n_sents}
+    # what every source's tokens depend on besides its turns: `tag` keys its cache on it
+    meta = {**asdict(info), **counts, "tokens_salt": cache.salt}
     io.write_json(meta, p.nlp_meta)
     log.info(
         "%d turns -> %d tokens, %d sentences with %s%s",

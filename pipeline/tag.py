@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import pickle
 from collections import deque
@@ -13,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 from scipy import sparse
 
 from pipeline import cache, io, schemas
@@ -268,8 +268,12 @@ def _tag_batch(batch: tuple[pd.DataFrame, pd.DataFrame]) -> tuple[pd.DataFrame, 
     return tag_corpus(*batch, **_TAGGING)
 
 
+class TokensNotRead(LookupError):
+    """A source came without tokens, as one with a cache entry, but its entry was unreadable."""
+
+
 def tag_sources(
-    sources: Iterable[tuple[str, pd.DataFrame, pd.DataFrame, str]],
+    sources: Iterable[tuple[str, pd.DataFrame, pd.DataFrame | None, str]],
     codebook: Codebook,
     model: TrainedModel,
     params: TagParams,
@@ -277,8 +281,8 @@ def tag_sources(
     batch_turns: int = BATCH_TURNS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Tags and evidence of every (source, turns, tokens, digest of both), one source at a time
-    (see `joined_by_source`): a source whose turns and tokens have a `store` entry is not tagged
-    again, the others are tagged in batches of about `batch_turns` turns (a turn's features use
+    (see `joined_by_source` and `stage_sources`; tokens are None for a source expected in the
+    `store`): a source whose turns and tokens have a `store` entry is not tagged again, the others are tagged in batches of about `batch_turns` turns (a turn's features use
     only its own source), over `params.n_process` processes with at most two batches per process
     in flight."""
     _TAGGING.update(codebook=codebook, model=model, params=params)
@@ -314,6 +318,8 @@ def tag_sources(
             key = store.key(source, digest)
             slots.append(store.get(key))
             if slots[-1] is None:
+                if tokens is None:
+                    raise TokensNotRead(source)
                 pending.append((len(slots) - 1, key, source, turns, tokens))
                 # an idle pool gets work at once: after adding one transcript it is tagged
                 # while the other sources are still being read
@@ -371,22 +377,63 @@ def joined_by_source(
         yield source, rows, tokens, cache.digest(turns_digest, tokens_digest)
 
 
-def tokens_by_source(
-    path: Path, batch_rows: int = 200_000
-) -> Iterator[tuple[str, pd.DataFrame, str]]:
-    """Stream the token table source by source (it is written in source order), so the whole
-    table is never in memory; each source's tokens come with their `frame_digest`."""
-    carry: pd.DataFrame | None = None
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
-        frame = Tokens.validate(batch.to_pandas())
-        if carry is not None:
-            frame = pd.concat([carry, frame], ignore_index=True)
-        groups = cache.digested_groups(frame, Tokens.source)
-        for source, rows, digest in groups[:-1]:
-            yield source, rows.reset_index(drop=True), digest
-        carry = groups[-1][1].reset_index(drop=True) if groups else None
-    if carry is not None:
-        yield str(carry[Tokens.source].iloc[0]), carry, cache.frame_digest(carry)
+def stage_sources(
+    turns: pd.DataFrame,
+    tokens_path: Path,
+    tokens_salt: str,
+    store: cache.SourceCache,
+    *,
+    trust_store: bool = True,
+    sources_per_read: int = 200,
+) -> Iterator[tuple[str, pd.DataFrame, pd.DataFrame | None, str]]:
+    """(source, turns, tokens, digest) per source of `turns`, for `tag_sources` in the stage.
+
+    A source's tokens are a function of its turns and of what the nlp run that made them depends
+    on besides (its cache salt, `tokens_salt`), so the digest stands for both without reading a
+    token. Only the sources without a `store` entry (all, with `trust_store=False`) get their
+    tokens, read `sources_per_read` sources at a time with a filter on the source column (the
+    table is in source order: the other row groups are skipped); the others come with None.
+    """
+    groups = [
+        (source, rows, cache.digest(turns_digest, tokens_salt))
+        for source, rows, turns_digest in cache.digested_groups(turns, Turns.source)
+    ]
+    missing = [s for s, _, d in groups if not (trust_store and store.has(store.key(s, d)))]
+    read, to_read = _tokens_of(tokens_path, missing, sources_per_read), set(missing)
+    for source, rows, digest in groups:
+        yield source, rows, next(read) if source in to_read else None, digest
+
+
+def _tokens_of(path: Path, sources: list[str], per_read: int) -> Iterator[pd.DataFrame]:
+    """The tokens of each of `sources`, in that order (a source without tokens: none)."""
+    no_tokens = schemas.empty(Tokens)
+    for start in range(0, len(sources), per_read):
+        chunk = sources[start : start + per_read]
+        frame = Tokens.validate(pd.read_parquet(path, filters=[(Tokens.source, "in", chunk)]))
+        found = dict(cache.contiguous_groups(frame, Tokens.source))
+        for source in chunk:
+            yield found[source].reset_index(drop=True) if source in found else no_tokens
+
+
+def tag_tables(
+    turns: pd.DataFrame,
+    tokens_path: Path,
+    tokens_salt: str,
+    codebook: Codebook,
+    model: TrainedModel,
+    params: TagParams,
+    store: cache.SourceCache,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tags and evidence of the stage's tables, reading tokens only where the cache has no
+    entry (`stage_sources`); when an entry turns out unreadable, again with every source's
+    tokens (the entries computed meanwhile are kept)."""
+    try:
+        sources = stage_sources(turns, tokens_path, tokens_salt, store)
+        return tag_sources(sources, codebook, model, params, store)
+    except TokensNotRead as lost:
+        log.warning("cache entry of %s unreadable: reading every source's tokens", lost)
+        sources = stage_sources(turns, tokens_path, tokens_salt, store, trust_store=False)
+        return tag_sources(sources, codebook, model, params, store)
 
 
 def wide_table(turns: pd.DataFrame, tags: pd.DataFrame, themes: tuple[str, ...]) -> pd.DataFrame:
@@ -469,9 +516,9 @@ def main() -> None:
     codebook = load_codebook(p.codebook)
     turns = Turns.validate(pd.read_parquet(p.turns))
     model = load_model(p.model)
+    tokens_salt = json.loads(p.nlp_meta.read_text(encoding="utf-8"))["tokens_salt"]
     store = cache.SourceCache(p.cache / "tag", cache_salt(model, codebook, cfg))
-    sources = joined_by_source(turns, tokens_by_source(p.tokens))
-    tags, ev = tag_sources(sources, codebook, model, cfg, store)
+    tags, ev = tag_tables(turns, p.tokens, tokens_salt, codebook, model, cfg, store)
     log.info("cache: %s; %d old entries removed", store.summary(), store.prune())
     io.write_parquet(tags, p.tags)
     io.write_parquet(ev, p.evidence)

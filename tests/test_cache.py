@@ -253,15 +253,44 @@ def test_tag_sources_equals_tag_corpus_and_reuses(tmp_path, tagged_inputs):
     assert len(first.stored) == 2 and not second.stored
 
 
-def test_tokens_by_source_streams_whole_sources(tmp_path, tagged_inputs):
-    _, tokens, *_ = tagged_inputs
+def test_stage_sources_read_tokens_only_for_sources_without_an_entry(tmp_path, tagged_inputs):
+    turns, tokens, codebook, model, _ = tagged_inputs
+    cfg = section(TagParams, read_params().get("tag"))
     path = tmp_path / "tokens.parquet"
     tokens.to_parquet(path, index=False)
-    streamed = list(tag.tokens_by_source(path, batch_rows=7))  # batches cut sources in two
-    assert [s for s, _, _ in streamed] == ["a.txt", "b.txt"]
-    pd.testing.assert_frame_equal(pd.concat([f for _, f, _ in streamed], ignore_index=True),
-                                  tokens)
-    assert [d for _, _, d in streamed] == [cache.frame_digest(f) for _, f, _ in streamed]
+    store = SourceCache(tmp_path / "cache", "salt")
+    cold = list(tag.stage_sources(turns, path, "nlp salt", store, sources_per_read=1))
+    assert [s for s, *_ in cold] == ["a.txt", "b.txt"]
+    pd.testing.assert_frame_equal(pd.concat([t for _, _, t, _ in cold], ignore_index=True), tokens)
+    tag.tag_sources(cold, codebook, model, cfg, store)
+    path.unlink()  # every source has an entry now: the token table is not even opened
+    warm = list(tag.stage_sources(turns, path, "nlp salt", SourceCache(tmp_path / "cache", "salt")))
+    assert [t for _, _, t, _ in warm] == [None, None]
+    assert [d for *_, d in warm] == [d for *_, d in cold]
+    other_nlp = tag.stage_sources(turns, path, "other nlp salt", store)  # other tokens: read
+    with pytest.raises(FileNotFoundError):
+        list(other_nlp)
+
+
+def test_tag_tables_equal_tag_corpus_and_survive_an_unreadable_entry(tmp_path, tagged_inputs):
+    turns, tokens, codebook, model, _ = tagged_inputs
+    cfg = section(TagParams, read_params().get("tag"))
+    path = tmp_path / "tokens.parquet"
+    tokens.to_parquet(path, index=False)
+    plain = tag.tag_corpus(turns, tokens, codebook, model, cfg)
+
+    def run():
+        store = SourceCache(tmp_path / "cache", "salt")
+        return tag.tag_tables(turns, path, "nlp salt", codebook, model, cfg, store), store
+
+    (cold, first), (warm, second) = run(), run()
+    for entry in (tmp_path / "cache").rglob("*.pkl"):
+        entry.write_bytes(b"cut off")  # exists, so expected in the cache, but unreadable
+    broken, third = run()
+    for plain_frame, *others in zip(plain, cold, warm, broken, strict=True):
+        for frame in others:
+            pd.testing.assert_frame_equal(frame, plain_frame)
+    assert len(first.stored) == 2 and not second.stored and len(third.stored) == 2
 
 
 def test_training_is_reused_only_while_its_inputs_are_unchanged(tmp_path, tagged_inputs):
