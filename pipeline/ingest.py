@@ -36,6 +36,10 @@ from pipeline.schemas import Turns
 
 log = logging.getLogger("buurtlens.ingest")
 
+# Files per task of a read worker: fewer, larger tasks cost less to hand out than 4 (measured),
+# while a corpus of a hundred files still spreads over the workers.
+READ_CHUNK = 16
+
 # The modules and resources whose code decides a file's result (part of the cache salt).
 INGEST_CODE = (
     "ingest.py",
@@ -92,7 +96,6 @@ def process_file(
     deidentifier: Any | None,
     allowlist: Any | None,
     other_names: Sequence[str] = (),
-    parsed: ParsedTranscript | None = None,
 ) -> FileResult:
     """Read one file, validate it and (when a de-identifier is given) pseudonymise its turns.
 
@@ -109,7 +112,7 @@ def process_file(
     if found.status == "skipped":
         entry["reason"] = found.reason
         return FileResult(entry, None, None)
-    parsed = parsed or read_transcript(found.path, reader)
+    parsed = read_transcript(found.path, reader)
     problems = [*parsed.errors, *parsed.warnings]
     if parsed.sidecar:
         entry["sidecar"] = parsed.sidecar
@@ -183,35 +186,52 @@ def build_report(results: Sequence[FileResult]) -> dict[str, Any]:
     return {"files": files, "totals": totals}
 
 
+@dataclass(frozen=True)
+class ReadSummary:
+    """What the cache key of a file needs from reading it: the participant names it adds to the
+    corpus (`participant_names`) and the distinct words of its `haystack`. A read worker sends
+    this back, not the parsed transcript: pickling that cost more than reading in one process."""
+
+    names: tuple[str, ...]
+    words: str
+
+
+def summarise(parsed: ParsedTranscript) -> ReadSummary:
+    return ReadSummary(tuple(participant_names(parsed)), distinct_words(haystack(parsed)))
+
+
 _WORKER: dict[str, Any] = {}
 
 
-def _read_in_worker(found: Found) -> ParsedTranscript | None:
-    return None if found.status == "skipped" else read_transcript(found.path, _WORKER["reader"])
+def _read_in_worker(found: Found) -> ReadSummary | None:
+    if found.status == "skipped":
+        return None
+    return summarise(read_transcript(found.path, _WORKER["reader"]))
 
 
-def _process_in_worker(item: tuple[Found, ParsedTranscript | None]) -> FileResult:
-    found, parsed = item
+def _process_in_worker(found: Found) -> FileResult:
     return process_file(
         found,
         _WORKER["reader"],
         _WORKER["deidentifier"],
         _WORKER["allowlist"],
         _WORKER["other_names"],
-        parsed,
     )
 
 
-def corpus_names(parsed: Iterable[ParsedTranscript | None]) -> list[str]:
-    """Every speaker label and `deelnemers` name of the corpus: a participant of one session
-    who is mentioned in another is a person there too (matched with capitals only)."""
-    names: dict[str, None] = {}
-    for transcript in parsed:
-        if transcript is None or transcript.errors:
-            continue
-        for name in (*(t.speaker for t in transcript.turns), *transcript.meta.deelnemers):
-            names[name] = None
-    return list(names)
+def participant_names(transcript: ParsedTranscript) -> list[str]:
+    """The speaker labels and `deelnemers` names of a transcript, each once; none if rejected."""
+    if transcript.errors:
+        return []
+    speakers = (t.speaker for t in transcript.turns)
+    return list(dict.fromkeys([*speakers, *transcript.meta.deelnemers]))
+
+
+def corpus_names(per_file: Iterable[Iterable[str]]) -> list[str]:
+    """Every participant name of the corpus (`participant_names` per file), in first-seen order:
+    a participant of one session who is mentioned in another is a person there too (matched
+    with capitals only)."""
+    return list(dict.fromkeys(name for names in per_file for name in names))
 
 
 def process_all(
@@ -239,13 +259,15 @@ def process_all(
                 return list(tqdm(map(work, items), **progress))
             return list(tqdm(pool.map(work, items, chunksize=chunksize), **progress))
 
-    parsed = mapped(_read_in_worker, found, 4, desc="read")
-    names = corpus_names(parsed) if deidentifier is not None else []
+    read = mapped(_read_in_worker, found, READ_CHUNK, desc="read")
+    names = (
+        corpus_names(r.names for r in read if r is not None) if deidentifier is not None else []
+    )
     _WORKER["other_names"] = names
-    present = names_present([haystack(p) if p is not None else "" for p in parsed], names)
+    present = names_present([r.words if r is not None else "" for r in read], names)
     keys = [
-        file_key(cache, f, here) if p is not None else None
-        for f, p, here in zip(found, parsed, present, strict=True)
+        file_key(cache, f, here) if r is not None else None
+        for f, r, here in zip(found, read, present, strict=True)
     ]
     # entries are plain tuples: a class pickled by `python -m pipeline.ingest` lives in __main__
     cached = [cache.get(k) if k is not None else None for k in keys]
@@ -255,9 +277,8 @@ def process_all(
     if to_pseudonymise and deidentifier is not None:
         _WORKER["deidentifier"] = deidentifier()
         log.info("de-identifier loaded for %d file(s) not in the cache", to_pseudonymise)
-    computed = mapped(
-        _process_in_worker, [(found[i], parsed[i]) for i in todo], 1, desc="pseudonymise"
-    )
+    # read again: sending every parsed transcript back from the read workers cost more
+    computed = mapped(_process_in_worker, [found[i] for i in todo], 1, desc="pseudonymise")
     for i, result in zip(todo, computed, strict=True):
         results[i] = result
         if keys[i] is not None:
@@ -277,6 +298,12 @@ def haystack(parsed: ParsedTranscript) -> str:
     )
 
 
+def distinct_words(text: str) -> str:
+    """The distinct whitespace-separated chunks of `text`, space-separated, in no fixed order:
+    `names_present` finds the same names in it as in `text` (it looks at the chunks only)."""
+    return " ".join(set(text.split()))
+
+
 def names_present(texts: Sequence[str], names: Sequence[str]) -> list[list[str]]:
     """Per text, the searchable `names` whose first word occurs in it (as a substring), sorted.
 
@@ -289,7 +316,7 @@ def names_present(texts: Sequence[str], names: Sequence[str]) -> list[list[str]]
     for name in names:
         if pseudonymise.is_searchable_name(name):
             by_first.setdefault(name.split()[0], []).append(name)
-    chunks_of = [set(text.split()) for text in texts]
+    chunks_of = [text.split() for text in texts]
     vocabulary = sorted(set().union(*chunks_of)) if by_first else []
     joined = "\n".join(vocabulary)
     ends, end = [], -1
@@ -303,9 +330,9 @@ def names_present(texts: Sequence[str], names: Sequence[str]) -> list[list[str]]
             k = bisect_right(ends, at)
             firsts_in.setdefault(vocabulary[k], set()).add(first)
             at = joined.find(first, ends[k] + 1)  # the next chunk on
+    hits = set(firsts_in)  # few: intersecting each text's chunks with them is one C loop
     found = [
-        {f for chunk in chunks if chunk in firsts_in for f in firsts_in[chunk]}
-        for chunks in chunks_of
+        {f for chunk in hits.intersection(chunks) for f in firsts_in[chunk]} for chunks in chunks_of
     ]
     return [sorted(n for first in firsts for n in by_first[first]) for firsts in found]
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -167,8 +168,15 @@ class Speakers:
         """The speaker named by `label`, or None when it is no speaker."""
         if not self.deelnemers:
             return label if is_speaker_label(label, self.words) else None
-        key = alias_key(label)
-        return next((name for name in self.deelnemers if alias_key(name) == key), None)
+        return self._deelnemer_by_key.get(alias_key(label))
+
+    @cached_property
+    def _deelnemer_by_key(self) -> dict[str, str]:
+        """Alias key -> the first deelnemer with that key."""
+        by_key: dict[str, str] = {}
+        for name in self.deelnemers:
+            by_key.setdefault(alias_key(name), name)
+        return by_key
 
     def role(
         self,

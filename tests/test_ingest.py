@@ -326,6 +326,27 @@ def test_names_present_equals_searching_each_first_word_in_each_text():
     assert ingest.names_present(texts, names) == expected
     assert expected[0] == ["Ann", "Anne", "Anne-Marie de Wit"]  # substrings count, as before
     assert ingest.names_present(texts, []) == [[] for _ in texts]
+    distinct = [ingest.distinct_words(text) for text in texts]
+    assert ingest.names_present(distinct, names) == expected
+
+
+def test_read_summaries_give_what_the_parsed_transcripts_give_the_cache_keys(corpus, reader):
+    """A read worker sends a summary, not the parsed transcript: the corpus names and the names
+    present per file (which decide the cache keys) are the same from it."""
+    found = [f for f in discover(corpus, ["README.md"]) if f.status == "transcript"]
+    parsed = [read_transcript(f.path, reader) for f in found]
+    assert any(p.errors and p.meta is None for p in parsed)  # rejected files add no names
+    names = {
+        name: None
+        for p in parsed
+        if not p.errors
+        for name in (*(t.speaker for t in p.turns), *p.meta.deelnemers)
+    }
+    summaries = [ingest.summarise(p) for p in parsed]
+    assert ingest.corpus_names(s.names for s in summaries) == list(names)
+    present = ingest.names_present([ingest.haystack(p) for p in parsed], list(names))
+    assert any(present)
+    assert ingest.names_present([s.words for s in summaries], list(names)) == present
 
 
 # --- the turns table ----------------------------------------------------------------------------

@@ -6,11 +6,14 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+import yaml
 
+from pipeline import metadata
 from pipeline.metadata import (
     build_metadata,
     load_gemeenten,
     load_rollen,
+    load_yaml,
     parse_front_matter,
     read_sidecar,
     split_front_matter,
@@ -216,6 +219,39 @@ def test_invalid_yaml_is_an_error_with_the_file_line(block, line) -> None:
     assert data is None
     [error] = problems.errors
     assert error.line == line and "ongeldige YAML" in error.message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "gemeente: Utrecht\ndatum: 2023-02-14\ndeelnemers:\n  Anne: facilitator\n  12: bewoner",
+        "sessie: 'Wat nu'\nlijst: [a, 'b c', 1.5, yes, ~]\nleeg:\n",
+        "gemeente: Utrecht\ngemeente: Voorst",  # duplicate key
+        "gemeente: Utrecht\n  datum: 2023-02-14",
+        # where libyaml differs from PyYAML's parser: it accepts these, or reads them otherwise
+        "gemeente: Horst\ta/d Maas",
+        "deelnemers:\n\ufeff  Anne: facilitator",
+        "deelnemers: {Anne: facili?tator}",
+        "sessie: !",
+        "sessie: >+#|",
+    ],
+)
+def test_yaml_reads_as_with_pyyamls_own_parser(text: str) -> None:
+    """`load_yaml` reads with libyaml where it can; PyYAML's own parser read everything before."""
+    data, problems = load_yaml(text, "front matter", 2)
+    own_data, own_problems = metadata._load_yaml_reported(text, "front matter", 2)
+    assert repr(data) == repr(own_data)  # repr: True and 1, '' and None differ
+    assert problems.errors == own_problems.errors and problems.warnings == own_problems.warnings
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML without libyaml")
+def test_plain_front_matter_is_read_by_libyaml(monkeypatch) -> None:
+    def pure_python(*args):
+        raise AssertionError("read by PyYAML's own parser")
+
+    monkeypatch.setattr(metadata, "_load_yaml_reported", pure_python)
+    data, problems = load_yaml("gemeente: Utrecht\ndatum: 2023-02-14", "front matter", 2)
+    assert data == {"gemeente": "Utrecht", "datum": "2023-02-14"} and not problems.errors
 
 
 def test_front_matter_that_is_no_mapping_is_an_error() -> None:

@@ -172,6 +172,13 @@ def test_with_deelnemers_only_those_names_start_a_turn() -> None:
     assert warning.line == 3 and "Spreker 2" in warning.message
 
 
+def test_a_label_names_the_first_deelnemer_with_the_same_alias_key() -> None:
+    speakers = Speakers({"Jan-Willem": "bewoner", "jan willem": "facilitator"}, ROLLEN, WORDS)
+    assert speakers.name("JAN_WILLEM") == "Jan-Willem"
+    assert speakers.name("jan   willem") == "Jan-Willem"
+    assert speakers.name("Jan") is None
+
+
 def test_role_in_parentheses_wins_over_deelnemers_with_a_warning() -> None:
     turns, problems = parse(
         "Karel (wethouder): Ik ben ook raadslid.\nKarel (wethouder): Ja.", DEELNEMERS
