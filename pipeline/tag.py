@@ -386,7 +386,8 @@ def stage_sources(
     trust_store: bool = True,
     sources_per_read: int = 200,
 ) -> Iterator[tuple[str, pd.DataFrame, pd.DataFrame | None, str]]:
-    """(source, turns, tokens, digest) per source of `turns`, for `tag_sources` in the stage.
+    """(source, turns, tokens, digest) per source of `turns`, for `tag_sources` in the stage,
+    the sources to tag first (`tag_sources` sorts its tables, so the order changes nothing).
 
     A source's tokens are a function of its turns and of what the nlp run that made them depends
     on besides (its cache salt, `tokens_salt`), so the digest stands for both without reading a
@@ -399,9 +400,14 @@ def stage_sources(
         for source, rows, turns_digest in cache.digested_groups(turns, Turns.source)
     ]
     missing = [s for s, _, d in groups if not (trust_store and store.has(store.key(s, d)))]
+    # the sources to tag first: the workers tag them while the others' entries are read
     read, to_read = _tokens_of(tokens_path, missing, sources_per_read), set(missing)
     for source, rows, digest in groups:
-        yield source, rows, next(read) if source in to_read else None, digest
+        if source in to_read:
+            yield source, rows, next(read), digest
+    for source, rows, digest in groups:
+        if source not in to_read:
+            yield source, rows, None, digest
 
 
 def _tokens_of(path: Path, sources: list[str], per_read: int) -> Iterator[pd.DataFrame]:

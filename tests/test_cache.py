@@ -293,6 +293,18 @@ def test_tag_tables_equal_tag_corpus_and_survive_an_unreadable_entry(tmp_path, t
     assert len(first.stored) == 2 and not second.stored and len(third.stored) == 2
 
 
+def test_tag_sources_give_the_same_tables_in_any_source_order(tagged_inputs):
+    """`stage_sources` hands over the sources to tag first: the order must change nothing."""
+    turns, tokens, codebook, model, _ = tagged_inputs
+    cfg = section(TagParams, read_params().get("tag"))
+    sources = list(tag.joined_by_source(turns, cache.digested_groups(tokens, "source")))
+    in_order = tag.tag_sources(sources, codebook, model, cfg, SourceCache(None))
+    reversed_ = tag.tag_sources(sources[::-1], codebook, model, cfg, SourceCache(None))
+    assert in_order[1].duplicated(["source", "turn", "theme", "kind", "start"]).any()  # ties
+    for expected, frame in zip(in_order, reversed_, strict=True):
+        pd.testing.assert_frame_equal(frame, expected)
+
+
 def test_training_is_reused_only_while_its_inputs_are_unchanged(tmp_path, tagged_inputs):
     turns, _, codebook, _, (X, Y, train_cfg) = tagged_inputs
     tag_cfg = section(TagParams, read_params().get("tag"))
