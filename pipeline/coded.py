@@ -8,6 +8,7 @@ this stage (about a second).
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pandas as pd
 
@@ -19,7 +20,9 @@ from pipeline.schemas import Tokens, Turns
 log = logging.getLogger("buurtlens.coded")
 
 
-def read_coded(turns_path, tokens_path, sources: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_coded(
+    turns_path: Path, tokens_path: Path, sources: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The rows of `sources` from the turns and tokens tables, read with a filter on the source
     column (the other sessions' rows are never built as DataFrames)."""
     only = [("source", "in", sources or [""])]

@@ -282,9 +282,10 @@ def tag_sources(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Tags and evidence of every (source, turns, tokens, digest of both), one source at a time
     (see `joined_by_source` and `stage_sources`; tokens are None for a source expected in the
-    `store`): a source whose turns and tokens have a `store` entry is not tagged again, the others are tagged in batches of about `batch_turns` turns (a turn's features use
-    only its own source), over `params.n_process` processes with at most two batches per process
-    in flight."""
+    `store`): a source whose turns and tokens have a `store` entry is not tagged again, the
+    others are tagged in batches of about `batch_turns` turns (a turn's features use only its
+    own source), over `params.n_process` processes with at most two batches per process in
+    flight."""
     _TAGGING.update(codebook=codebook, model=model, params=params)
     slots: list[tuple[pd.DataFrame, pd.DataFrame] | None] = []  # per source, in source order
     pending: list[tuple[int, str, str, pd.DataFrame, pd.DataFrame]] = []

@@ -43,13 +43,15 @@ def test_reads_exactly_the_coded_sources_rows(tmp_path, fallback_nlp):
 
 def test_no_coded_sources_gives_empty_tables(tmp_path, fallback_nlp):
     write_tables(tmp_path, fallback_nlp)
-    coded_turns, coded_tokens = read_coded(tmp_path / "turns.parquet", tmp_path / "tokens.parquet", [])
+    coded_turns, coded_tokens = read_coded(
+        tmp_path / "turns.parquet", tmp_path / "tokens.parquet", []
+    )
     assert coded_turns.empty and coded_tokens.empty
     assert list(coded_turns.columns) == list(pd.read_parquet(tmp_path / "turns.parquet").columns)
 
 
 def test_alignment_against_coded_rows_equals_alignment_against_all_turns(tmp_path, fallback_nlp):
-    """An annotation of a missing session or turn is unmatched either way: train reports the same."""
+    """An annotation of a missing session or turn is unmatched either way: train says the same."""
     turns, _ = write_tables(tmp_path, fallback_nlp)
     annotations = pd.DataFrame(
         {
