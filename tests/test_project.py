@@ -194,3 +194,18 @@ def test_importing_reads_no_params_or_data(import_probe):
         or any(part in ("data", "config", "models", "metrics") for part in Path(p).parts)
     ]
     assert not read, f"files read at import time: {read}"
+
+
+@pytest.mark.parametrize(
+    ("stage", "module"),
+    [("ingest", "ingest"), ("nlp", "nlp"), ("train", "train"), ("tag", "tag")],
+)
+def test_the_code_a_stage_caches_on_is_a_dvc_dependency(stage, module):
+    """Each per-transcript cache is salted with the code that decides its results; DVC must
+    watch the same files, or a change there would not re-run the stage at all."""
+    import importlib
+
+    code = getattr(importlib.import_module(f"pipeline.{module}"), f"{module.upper()}_CODE")
+    deps = entry_paths(dvc_stages()[stage]["deps"], read_params())
+    missing = [f"pipeline/{file}" for file in code if f"pipeline/{file}" not in deps]
+    assert not missing, f"stage {stage}: salted with, but no DVC dependency: {missing}"
