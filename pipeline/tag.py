@@ -287,7 +287,7 @@ def tag_sources(
     own source), over `params.n_process` processes with at most two batches per process in
     flight."""
     _TAGGING.update(codebook=codebook, model=model, params=params)
-    slots: list[tuple[pd.DataFrame, pd.DataFrame] | None] = []  # per source, in source order
+    slots: list[tuple[pd.DataFrame, pd.DataFrame] | None] = []  # per source, in the order given
     pending: list[tuple[int, str, str, pd.DataFrame, pd.DataFrame]] = []
     in_flight: deque[tuple[list, Future]] = deque()
 
