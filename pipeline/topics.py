@@ -14,8 +14,12 @@ pipeline/schemas.py; identical inputs and params give byte-identical files):
   gemeente and year), label, overlap_theme, overlap_score, is_new.
 - `paths.topics_over_time` (TopicsOverTime): period ("2025" or "2025-03-01"), topic, words,
   frequency (BERTopic's `topics_over_time`).
-- `paths.topics_meta` (JSON): mode and why, units modelled and left out, topics, embedding,
-  seed, library versions.
+- `paths.topics_meta` (JSON): mode and why, units modelled and left out, units the model was
+  fitted on, topics, embedding, seed, library versions.
+
+A corpus of more than `topics.fit_sample` units is fitted on a seeded sample of that many units;
+the other units get their topic from the fitted model (`BERTopic.transform`) and the topic words
+are computed again over all units, so the cost grows linearly with the corpus.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ WORD = re.compile(r"(?u)\b[^\W\d_]{2,}\b")  # letters only, two or more: no digi
 TOKEN_PATTERN = WORD.pattern
 LIBRARIES = ("bertopic", "scikit-learn", "umap-learn", "hdbscan", "numpy", "pandas", "plotly")
 UNIT_KEYS = ["source", "turn", "sent"]
+TRANSFORM_BATCH = 50_000  # units assigned per `BERTopic.transform` call (bounds memory)
 
 
 @dataclass(frozen=True)
@@ -78,9 +83,14 @@ class TopicsParams:
     top_n_words: int = 10
     over_time: str = "jaar"
     overlap_threshold: float = 0.3
+    fit_sample: int | None = 20_000
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.fit_sample is not None and self.fit_sample < 2:
+            raise ValueError(
+                f"params.yaml: topics.fit_sample must be at least 2 or null: {self.fit_sample!r}"
+            )
         for name, value, allowed in (
             ("unit", self.unit, UNITS),
             ("mode", self.mode, MODES),
@@ -101,13 +111,15 @@ class Choice:
 
 @dataclass
 class TopicFit:
-    """A fitted BERTopic model with its units, embeddings and the clustering choice."""
+    """A fitted BERTopic model with its units, embeddings, the clustering choice and the
+    positions of the units it was fitted on (all of them unless the corpus was sampled)."""
 
     model: Any
     units: pd.DataFrame
     embeddings: np.ndarray
     topics: np.ndarray
     choice: Choice
+    fitted: np.ndarray
 
 
 def load_stop_words() -> frozenset[str]:
@@ -221,11 +233,22 @@ def _encoder(model: Any) -> Any:
     return Encoder(embedding_model=model)
 
 
-def embed(units: pd.DataFrame, params: TopicsParams, stop_words: frozenset[str]):
-    """Embeddings of the units and the fitted embedding model BERTopic keeps.
+def sample_positions(n_units: int, fit_sample: int | None, seed: int) -> np.ndarray:
+    """Positions of the units the model is fitted on: all of them, or a seeded sample of
+    `fit_sample` in unit order."""
+    if fit_sample is None or n_units <= fit_sample:
+        return np.arange(n_units)
+    return np.sort(np.random.default_rng(seed).choice(n_units, size=fit_sample, replace=False))
 
-    tfidf-svd: TF-IDF on lemmas + seeded TruncatedSVD + L2 normalisation (scikit-learn only).
-    Any other value names a sentence-transformers model, which embeds the pseudonymised text."""
+
+def embed(
+    units: pd.DataFrame, fitted: np.ndarray, params: TopicsParams, stop_words: frozenset[str]
+):
+    """Embeddings of all units and the embedding model BERTopic keeps.
+
+    tfidf-svd: TF-IDF on lemmas + seeded TruncatedSVD + L2 normalisation (scikit-learn only),
+    fitted on the units at `fitted` and applied to the others. Any other value names a
+    sentence-transformers model, which embeds the pseudonymised text."""
     if params.embedding != TFIDF_SVD:
         try:
             from sentence_transformers import SentenceTransformer
@@ -242,18 +265,44 @@ def embed(units: pd.DataFrame, params: TopicsParams, stop_words: frozenset[str])
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import Normalizer
 
+    lemmas = units["lemmas"]
     tfidf = TfidfVectorizer(
         stop_words=sorted(stop_words), token_pattern=TOKEN_PATTERN, sublinear_tf=True
     )
-    matrix = tfidf.fit_transform(units["lemmas"])
-    n_components = min(params.svd_components, matrix.shape[1] - 1, len(units) - 1)
+    matrix = tfidf.fit_transform(lemmas.iloc[fitted])
+    n_components = min(params.svd_components, matrix.shape[1] - 1, len(fitted) - 1)
     if n_components < 1:  # one unit or one word: the normalised TF-IDF is the embedding
         pipe = make_pipeline(tfidf, Normalizer())
-        return pipe.fit_transform(units["lemmas"]).toarray(), pipe
+        vectors = pipe.fit_transform(lemmas.iloc[fitted]).toarray()
+        dense = _with_the_others(
+            vectors, lambda rows: pipe.transform(rows).toarray(), lemmas, fitted
+        )
+        return dense, pipe
     pipe = make_pipeline(
         tfidf, TruncatedSVD(n_components=n_components, random_state=params.seed), Normalizer()
     )
-    return pipe.fit_transform(units["lemmas"]), pipe
+    vectors = pipe.fit_transform(lemmas.iloc[fitted])
+    return _with_the_others(vectors, pipe.transform, lemmas, fitted), pipe
+
+
+def _with_the_others(
+    fitted_vectors: np.ndarray, transform: Any, lemmas: pd.Series, fitted: np.ndarray
+) -> np.ndarray:
+    """The embeddings of all units: those of the fitted units as fitted, the others through
+    `transform`, batch by batch."""
+    if len(fitted) == len(lemmas):
+        return fitted_vectors
+    vectors = np.empty((len(lemmas), fitted_vectors.shape[1]), dtype=fitted_vectors.dtype)
+    vectors[fitted] = fitted_vectors
+    others = _others(len(lemmas), fitted)
+    for start in range(0, len(others), TRANSFORM_BATCH):
+        batch = others[start : start + TRANSFORM_BATCH]
+        vectors[batch] = transform(lemmas.iloc[batch])
+    return vectors
+
+
+def _others(n_units: int, fitted: np.ndarray) -> np.ndarray:
+    return np.setdiff1d(np.arange(n_units), fitted, assume_unique=True)
 
 
 def _bertopic(choice: Choice, params: TopicsParams, embedder: Any, n_units: int, stop_words):
@@ -299,26 +348,76 @@ def _bertopic(choice: Choice, params: TopicsParams, embedder: Any, n_units: int,
 
 
 def fit(units: pd.DataFrame, params: TopicsParams, stop_words: frozenset[str]) -> TopicFit:
-    """Fit BERTopic on the units; HDBSCAN that finds fewer than two topics falls back to k-means."""
-    n = len(units)
-    vectors, embedder = embed(units, params, stop_words)
-    k_distinct = len(np.unique(np.round(vectors, 9), axis=0))
+    """Fit BERTopic on the units (or a seeded sample of `fit_sample` of them, see
+    `assign_the_others`); HDBSCAN that finds fewer than two topics falls back to k-means."""
+    fitted = sample_positions(len(units), params.fit_sample, params.seed)
+    n = len(fitted)
+    vectors, embedder = embed(units, fitted, params, stop_words)
+    k_distinct = len(np.unique(np.round(vectors[fitted], 9), axis=0))
     choice = choose(n, params)
     if choice.n_clusters is not None and choice.n_clusters > k_distinct:
         choice = Choice(
             "kmeans", k_distinct, f"{choice.reason}; k lowered to {k_distinct} distinct units"
         )
-    docs = list(units["lemmas"])
+    docs = units["lemmas"].tolist()
+    fit_docs = [docs[i] for i in fitted]
     model = _bertopic(choice, params, embedder, n, stop_words)
-    topics = np.asarray(model.fit_transform(docs, embeddings=vectors)[0])
+    topics = np.asarray(model.fit_transform(fit_docs, embeddings=vectors[fitted])[0])
     if choice.mode == "hdbscan" and len(set(topics.tolist()) - {OUTLIER}) < 2:
         k = min(kmeans_k(n, params), k_distinct)
         choice = Choice(
             "kmeans", k, f"{choice.reason}; HDBSCAN found fewer than 2 topics, so k-means (k={k})"
         )
         model = _bertopic(choice, params, embedder, n, stop_words)
-        topics = np.asarray(model.fit_transform(docs, embeddings=vectors)[0])
-    return TopicFit(model, units, vectors, topics, choice)
+        topics = np.asarray(model.fit_transform(fit_docs, embeddings=vectors[fitted])[0])
+    if n < len(units):
+        choice = Choice(
+            choice.mode,
+            choice.n_clusters,
+            f"{choice.reason}; fitted on a seeded sample of {n} of {len(units)} units "
+            f"(topics.fit_sample), the others assigned to the fitted topics",
+        )
+        topics = assign_the_others(model, docs, vectors, fitted, topics, params, stop_words)
+    return TopicFit(model, units, vectors, topics, choice, fitted)
+
+
+def assign_the_others(
+    model: Any,
+    docs: list[str],
+    vectors: np.ndarray,
+    fitted: np.ndarray,
+    fitted_topics: np.ndarray,
+    params: TopicsParams,
+    stop_words: frozenset[str],
+) -> np.ndarray:
+    """Topics of all units: the units outside the sample get theirs from `model.transform`
+    (UMAP's transform + HDBSCAN's approximate_predict, or k-means' predict), batch by batch;
+    then the topic words and sizes are computed again over all units."""
+    from bertopic.vectorizers import ClassTfidfTransformer
+
+    topics = np.empty(len(docs), dtype=np.int64)
+    topics[fitted] = fitted_topics
+    others = _others(len(docs), fitted)
+    for start in range(0, len(others), TRANSFORM_BATCH):
+        batch = others[start : start + TRANSFORM_BATCH]
+        predicted = model.transform([docs[i] for i in batch], embeddings=vectors[batch])[0]
+        topics[batch] = np.asarray(predicted)
+        log.info("assigned %d of %d units outside the sample", start + len(batch), len(others))
+    bertopic_log = logging.getLogger("BERTopic")
+    level = bertopic_log.level
+    # BERTopic warns about custom topic lists because of topic reductions after them; none follow
+    bertopic_log.setLevel(logging.ERROR)
+    try:
+        model.update_topics(
+            docs,
+            topics=topics.tolist(),
+            top_n_words=params.top_n_words,
+            vectorizer_model=topic_vectorizer(stop_words),
+            ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
+        )
+    finally:
+        bertopic_log.setLevel(level)
+    return topics
 
 
 def topic_words(model: Any, topic: int) -> list[tuple[str, float]]:
@@ -550,6 +649,7 @@ def run(
     meta |= {
         "mode": result.choice.mode,
         "reason": result.choice.reason,
+        "n_units_fitted": len(result.fitted),
         "n_clusters": result.choice.n_clusters,
         "n_topics": len(real),
         "n_outliers": int((result.topics == OUTLIER).sum()),

@@ -18,6 +18,7 @@ from pipeline.lemmas import LemmaBackoff  # noqa: E402
 from pipeline.nlp import analyse  # noqa: E402
 from pipeline.schemas import Tags  # noqa: E402
 from pipeline.topics import (  # noqa: E402
+    OUTLIER,
     Choice,
     TopicsParams,
     choose,
@@ -26,6 +27,7 @@ from pipeline.topics import (  # noqa: E402
     load_stop_words,
     overlap,
     run,
+    sample_positions,
 )
 from tests.conftest import make_turns  # noqa: E402
 
@@ -260,6 +262,49 @@ def test_turn_units_and_datum_periods(nlp, codebook):
     assert set(frames["topics_over_time"]["period"]) <= {
         f"{j}-03-0{d}" for j in (2025, 2026) for d in (1, 2, 3)
     }
+
+
+def test_the_sample_is_every_unit_up_to_fit_sample():
+    assert list(sample_positions(5, 5, seed=0)) == [0, 1, 2, 3, 4]
+    assert list(sample_positions(5, None, seed=0)) == [0, 1, 2, 3, 4]
+
+
+def test_a_larger_corpus_is_fitted_on_a_seeded_sample_in_unit_order():
+    sample = sample_positions(1000, 100, seed=0)
+    assert len(sample) == len(set(sample)) == 100
+    assert list(sample) == sorted(sample) and sample.max() < 1000
+    assert list(sample) == list(sample_positions(1000, 100, seed=0))
+    assert list(sample) != list(sample_positions(1000, 100, seed=1))
+
+
+@pytest.mark.parametrize("mode", ["kmeans", "hdbscan"])
+def test_units_outside_the_sample_join_the_topic_of_their_subject(mode, nlp, codebook):
+    params = dataclasses.replace(PARAMS, mode=mode, n_topics=3, min_topic_size=5, fit_sample=45)
+    frames, meta, result = fit(90, nlp, codebook, params)
+    assert meta["n_units"] == 90 and meta["n_units_fitted"] == 45
+    assert "seeded sample of 45 of 90 units" in meta["reason"]
+    assert meta["mode"] == mode
+    topics = frames["topics"]["topic"].to_numpy()
+    assert all(len(set(topics[k::3])) == 1 for k in range(3))  # same subject, same topic
+    assert len(set(topics)) == 3 and OUTLIER not in topics
+    # sizes and words describe all 90 units, not only the fitted ones
+    assert frames["topic_info"]["size"].sum() == 90
+    assert frames["topics_per_gemeente"]["size"].sum() == 90
+    assert frames["topics_over_time"]["frequency"].sum() == 90
+    assert len(result.model.topics_) == 90
+
+
+@pytest.mark.parametrize("mode", ["kmeans", "hdbscan"])
+def test_a_sampled_fit_is_reproducible(mode, nlp, codebook, tmp_path):
+    params = dataclasses.replace(PARAMS, mode=mode, min_topic_size=5, fit_sample=40)
+    first = write_all(fit(90, nlp, codebook, params)[0], tmp_path / "a")
+    second = write_all(fit(90, nlp, codebook, params)[0], tmp_path / "b")
+    assert first == second
+
+
+def test_fit_sample_below_two_is_rejected():
+    with pytest.raises(ValueError, match="topics.fit_sample"):
+        TopicsParams(fit_sample=1)
 
 
 def test_unknown_mode_is_rejected():
