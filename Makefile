@@ -5,16 +5,17 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.buurtlens-setup
 NL_MODEL := nl_core_news_sm
 
-.PHONY: setup run test lint browser
+.PHONY: setup run test lint browser lock
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml requirements.lock Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@# requirements.lock pins every package to the versions the committed figures came from.
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
 	@# BERTopic without its sentence-transformers/torch requirement (deps in pyproject.toml).
-	$(BIN)/python -m pip install --quiet --no-deps "bertopic>=0.17,<0.18"
+	$(BIN)/python -m pip install --quiet --no-deps -c requirements.lock "bertopic>=0.17,<0.18"
 	@# The Dutch model is only published as a GitHub release; without network the pipeline falls back.
 	@$(BIN)/python -m spacy download $(NL_MODEL) >/dev/null 2>&1 \
 		&& echo "setup: $(NL_MODEL) installed" \
@@ -39,6 +40,12 @@ browser:
 			&& echo "setup: chromium installed (for the report's browser test)" \
 			|| echo "setup: NOTE chromium could not be installed with apt-get; the browser test will be skipped"; \
 	else echo "setup: NOTE chromium is not installed and cannot be (needs apt-get as root); the browser test will be skipped"; fi
+
+# After a deliberate upgrade (pip install -U ... in the venv): pin the new versions, then dvc repro.
+lock: setup
+	@{ sed -n '1,3p' requirements.lock; $(BIN)/python -m pip freeze --exclude-editable \
+		| grep -v -i '^$(subst _,-,$(NL_MODEL))\|^$(NL_MODEL)'; } > requirements.lock.new
+	@mv requirements.lock.new requirements.lock && echo "requirements.lock updated; now run dvc repro"
 
 lint: setup
 	$(BIN)/ruff check pipeline tests
