@@ -21,8 +21,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from pipeline.nlp import PLACEHOLDER
 from pipeline.params import paths, read_params, section
+from pipeline.pseudonymise import PLACEHOLDER_RE
 from pipeline.schemas import Sentences, Tokens, Turns
 from pipeline.topics import TopicsParams, build_units, fit, load_stop_words, over_time, topic_info
 
@@ -40,7 +40,7 @@ def _splice(a: list[str], b: list[str], rng: np.random.Generator) -> list[str]:
 def generate(units: pd.DataFrame, n: int, seed: int = 0) -> pd.DataFrame:
     """`n` new units spliced from pairs of real ones; metadata from the first of the pair."""
     rng = np.random.default_rng(seed)
-    texts = [PLACEHOLDER.sub("", t).split() for t in units["text"]]
+    texts = [PLACEHOLDER_RE.sub("", t).split() for t in units["text"]]
     lemmas = [lem.split() for lem in units["lemmas"]]
     first = rng.integers(len(units), size=n)
     second = rng.integers(len(units), size=n)

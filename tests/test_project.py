@@ -242,3 +242,14 @@ def test_the_environment_has_the_locked_versions():
         if installed != pinned:
             differing[name] = f"{installed} (locked: {pinned})"
     assert differing == {}, "run `make setup` again, or `make lock` after a deliberate upgrade"
+
+
+BENCHMARKS = sorted(p.stem for p in (REPO_ROOT / "benchmarks").glob("*.py"))
+
+
+@pytest.mark.parametrize("module", BENCHMARKS)
+def test_every_benchmark_imports(module):
+    """Benchmarks are not run by the tests, but a rename in pipeline/ must not break them."""
+    import importlib
+
+    assert callable(importlib.import_module(f"benchmarks.{module}").main)
