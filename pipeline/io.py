@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 
 @contextmanager
@@ -48,6 +50,22 @@ def _write_with(path: Path, write: Callable[[Path], Any], durable: bool = True) 
 
 def write_parquet(df: pd.DataFrame, path: Path) -> None:
     _write_with(path, lambda tmp: df.to_parquet(tmp, index=False))
+
+
+@contextmanager
+def parquet_writer(path: Path, like: pd.DataFrame) -> Iterator[Callable[[pd.DataFrame], None]]:
+    """Write a Parquet file table by table, one row group each, and move it into place only if
+    the block succeeds: yields a function that appends a table, cast to the columns and dtypes
+    of `like` (an empty table will do), so every row group has one schema and a file with no
+    table appended reads back as `like` does."""
+    schema = pa.Schema.from_pandas(like, preserve_index=False)
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+
+        def append(df: pd.DataFrame) -> None:
+            table = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
+            writer.write_table(table, row_group_size=max(len(table), 1))
+
+        yield append
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 from scipy import sparse
@@ -29,6 +29,10 @@ log = logging.getLogger("buurtlens.tag")
 
 THEMES_SEPARATOR = ";"
 BATCH_TURNS = 5000  # turns tagged (and, in `tag_folder`, analysed) together
+TAGS_ORDER = ["source", "turn", "theme"]  # the order of the tables
+EVIDENCE_ORDER = ["source", "turn", "theme", "kind", "start"]
+ROWS_PER_GROUP = 50_000  # tags rows per row group of the written tables (whole sources)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -108,7 +112,7 @@ def decide(
         if frames
         else pd.DataFrame(columns=list(Tags.to_schema().columns))
     )
-    return Tags.validate(tags.sort_values(["source", "turn", "theme"], ignore_index=True))
+    return Tags.validate(tags.sort_values(TAGS_ORDER, ignore_index=True))
 
 
 def _locate(lemmas: list[str], ngram: list[str]) -> int | None:
@@ -198,9 +202,7 @@ def evidence(
     columns = list(Evidence.to_schema().columns)
     frame = pd.DataFrame(rows, columns=columns)
     frame = frame.astype({"turn": "int64", "start": "int64", "end": "int64", "weight": "float64"})
-    return Evidence.validate(
-        frame.sort_values(["source", "turn", "theme", "kind", "start"], ignore_index=True)
-    )
+    return Evidence.validate(frame.sort_values(EVIDENCE_ORDER, ignore_index=True))
 
 
 def _words_by_turn(
@@ -269,37 +271,44 @@ def _tag_batch(batch: tuple[pd.DataFrame, pd.DataFrame]) -> tuple[pd.DataFrame, 
 
 
 class TokensNotRead(LookupError):
-    """A source came without tokens, as one with a cache entry, but its entry was unreadable."""
+    """A source's cache entry, expected (it came without tokens) or just stored, was unreadable."""
 
 
-def tag_sources(
+Tagged = tuple[str, pd.DataFrame, pd.DataFrame]  # a source, its tags and its evidence
+
+
+def tagged_sources(
     sources: Iterable[tuple[str, pd.DataFrame, pd.DataFrame | None, str]],
     codebook: Codebook,
     model: TrainedModel,
     params: TagParams,
     store: cache.SourceCache,
     batch_turns: int = BATCH_TURNS,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> Iterator[Tagged]:
     """Tags and evidence of every (source, turns, tokens, digest of both), one source at a time
-    (see `joined_by_source` and `stage_sources`; tokens are None for a source expected in the
-    `store`): a source whose turns and tokens have a `store` entry is not tagged again, the
-    others are tagged in batches of about `batch_turns` turns (a turn's features use only its
-    own source), over `params.n_process` processes with at most two batches per process in
-    flight."""
+    in source order (see `joined_by_source` and `stage_sources`; tokens are None for a source
+    expected in the `store`).
+
+    A source whose turns and tokens have a `store` entry is not tagged again, the others are
+    tagged in batches of about `batch_turns` turns (a turn's features use only its own source),
+    over `params.n_process` processes with at most two batches per process in flight, and put in
+    the `store`. Only then are the entries read back from the `store` and handed out, one by
+    one: with a store on disk no more than the batches in flight and one entry are in memory,
+    whatever the number of sources. An unreadable entry raises `TokensNotRead`.
+    """
     _TAGGING.update(codebook=codebook, model=model, params=params)
-    slots: list[tuple[pd.DataFrame, pd.DataFrame] | None] = []  # per source, in the order given
-    pending: list[tuple[int, str, str, pd.DataFrame, pd.DataFrame]] = []
+    keys: list[tuple[str, str]] = []  # (source, key) per source, in the order given
+    pending: list[tuple[str, str, pd.DataFrame, pd.DataFrame]] = []
     in_flight: deque[tuple[list, Future]] = deque()
 
     def keep(batch: list, tagged: tuple[pd.DataFrame, pd.DataFrame]) -> None:
         tags_of, ev_of = (dict(cache.contiguous_groups(f, "source")) for f in tagged)
-        for slot, key, source, _, _ in batch:
+        for key, source, _, _ in batch:
             entry = tuple(
                 of[source].reset_index(drop=True) if source in of else frame.iloc[:0]
                 for of, frame in zip((tags_of, ev_of), tagged, strict=True)
             )
             store.put(key, entry)
-            slots[slot] = entry
 
     def flush(pool: ProcessPoolExecutor | None) -> None:
         batch = list(pending)
@@ -317,31 +326,98 @@ def tag_sources(
     with fork_pool(params.n_process) as pool:
         for source, turns, tokens, digest in sources:
             key = store.key(source, digest)
-            slots.append(store.get(key))
-            if slots[-1] is None:
-                if tokens is None:
-                    raise TokensNotRead(source)
-                pending.append((len(slots) - 1, key, source, turns, tokens))
-                # an idle pool gets work at once: after adding one transcript it is tagged
-                # while the other sources are still being read
-                idle = pool is not None and not in_flight
-                if idle or sum(len(t) for *_, t, _ in pending) >= batch_turns:
-                    flush(pool)
+            keys.append((source, key))
+            # without tokens the entry is expected: it is read once, when it is handed out
+            if tokens is None or store.get(key) is not None:
+                continue
+            pending.append((key, source, turns, tokens))
+            # an idle pool gets work at once: after adding one transcript it is tagged
+            # while the other sources are still being read
+            idle = pool is not None and not in_flight
+            if idle or sum(len(t) for *_, t, _ in pending) >= batch_turns:
+                flush(pool)
         if pending:
             flush(pool)
         while in_flight:
             done, future = in_flight.popleft()
             keep(done, future.result())
-    if not slots:
-        return schemas.empty(Tags), schemas.empty(Evidence)
-    tags = pd.concat([entry[0] for entry in slots], ignore_index=True)
-    ev = pd.concat([entry[1] for entry in slots], ignore_index=True)
-    return (
-        Tags.validate(tags.sort_values(["source", "turn", "theme"], ignore_index=True)),
-        Evidence.validate(
-            ev.sort_values(["source", "turn", "theme", "kind", "start"], ignore_index=True)
-        ),
-    )
+    for source, key in sorted(keys, key=lambda pair: pair[0]):
+        entry = store.get(key)
+        if entry is None:
+            raise TokensNotRead(source)
+        yield source, *entry
+
+
+def tables(tagged: Iterable[Tagged]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The tags and evidence of `tagged` sources (in source order), each as one table."""
+    tags, ev = [], []
+    for _, source_tags, source_ev in tagged:
+        tags.append(source_tags)
+        ev.append(source_ev)
+    return _sorted(Tags, TAGS_ORDER, tags), _sorted(Evidence, EVIDENCE_ORDER, ev)
+
+
+def write_tables(
+    tagged: Iterable[Tagged],
+    tags_path: Path,
+    evidence_path: Path,
+    rows_per_group: int = ROWS_PER_GROUP,
+) -> tuple[dict[str, int], int]:
+    """Write the tags and evidence of `tagged` sources (in source order) to Parquet as they come,
+    a row group per `rows_per_group` tags rows, so only that many are in memory at once; the
+    files hold what `tables` returns. Returns the decided turns per theme and the evidence rows.
+    """
+    decided: dict[str, int] = {}
+    evidence_rows = 0
+    with (
+        io.parquet_writer(tags_path, schemas.empty(Tags)) as write_tags,
+        io.parquet_writer(evidence_path, schemas.empty(Evidence)) as write_evidence,
+    ):
+        for batch in _row_groups(tagged, rows_per_group):
+            tags, ev = tables(batch)
+            write_tags(tags)
+            write_evidence(ev)
+            for theme, n in tags.loc[tags["decided"], "theme"].value_counts().items():
+                decided[theme] = decided.get(theme, 0) + int(n)
+            evidence_rows += len(ev)
+    return dict(sorted(decided.items())), evidence_rows
+
+
+def _row_groups(tagged: Iterable[Tagged], rows: int) -> Iterator[list[Tagged]]:
+    """`tagged` in consecutive lists of at least `rows` tags rows (but the last), never parting
+    the rows of one source."""
+    batch: list[Tagged] = []
+    size = 0
+    for item in tagged:
+        if size >= rows and item[0] != batch[-1][0]:
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += len(item[1])
+    if batch:
+        yield batch
+
+
+def _sorted(
+    model: type[Tags] | type[Evidence], order: list[str], frames: list[pd.DataFrame]
+) -> pd.DataFrame:
+    """`frames` as one validated table sorted by `order`: the sort is stable, so rows that tie
+    keep the order of `frames` (of a source's entry)."""
+    rows = [frame for frame in frames if len(frame)]  # an empty entry may have other dtypes
+    table = pd.concat(rows, ignore_index=True) if rows else schemas.empty(model)
+    return model.validate(table.sort_values(order, ignore_index=True))
+
+
+def tag_sources(
+    sources: Iterable[tuple[str, pd.DataFrame, pd.DataFrame | None, str]],
+    codebook: Codebook,
+    model: TrainedModel,
+    params: TagParams,
+    store: cache.SourceCache,
+    batch_turns: int = BATCH_TURNS,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The `tables` of `tagged_sources`: tags and evidence of every source, in memory."""
+    return tables(tagged_sources(sources, codebook, model, params, store, batch_turns))
 
 
 def whole_sources(turns: pd.DataFrame, min_turns: int) -> Iterator[pd.DataFrame]:
@@ -387,8 +463,8 @@ def stage_sources(
     trust_store: bool = True,
     sources_per_read: int = 200,
 ) -> Iterator[tuple[str, pd.DataFrame, pd.DataFrame | None, str]]:
-    """(source, turns, tokens, digest) per source of `turns`, for `tag_sources` in the stage,
-    the sources to tag first (`tag_sources` sorts its tables, so the order changes nothing).
+    """(source, turns, tokens, digest) per source of `turns`, for `tagged_sources` in the
+    stage, the sources to tag first (`tagged_sources` hands them out in source order).
 
     A source's tokens are a function of its turns and of what the nlp run that made them depends
     on besides (its cache salt, `tokens_salt`), so the digest stands for both without reading a
@@ -430,17 +506,19 @@ def tag_tables(
     model: TrainedModel,
     params: TagParams,
     store: cache.SourceCache,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Tags and evidence of the stage's tables, reading tokens only where the cache has no
-    entry (`stage_sources`); when an entry turns out unreadable, again with every source's
-    tokens (the entries computed meanwhile are kept)."""
+    consume: Callable[[Iterator[Tagged]], T] = tables,
+) -> T:
+    """What `consume` (default: `tables`) makes of the `tagged_sources` of the stage's tables,
+    reading tokens only where the cache has no entry (`stage_sources`); when an entry turns out
+    unreadable, again with every source's tokens (the entries computed meanwhile are kept;
+    `write_tables` leaves no file behind from the first attempt)."""
     try:
         sources = stage_sources(turns, tokens_path, tokens_salt, store)
-        return tag_sources(sources, codebook, model, params, store)
+        return consume(tagged_sources(sources, codebook, model, params, store))
     except TokensNotRead as lost:
         log.warning("cache entry of %s unreadable: reading every source's tokens", lost)
         sources = stage_sources(turns, tokens_path, tokens_salt, store, trust_store=False)
-        return tag_sources(sources, codebook, model, params, store)
+        return consume(tagged_sources(sources, codebook, model, params, store))
 
 
 def wide_table(turns: pd.DataFrame, tags: pd.DataFrame, themes: tuple[str, ...]) -> pd.DataFrame:
@@ -525,13 +603,14 @@ def main() -> None:
     model = load_model(p.model)
     tokens_salt = json.loads(p.nlp_meta.read_text(encoding="utf-8"))["tokens_salt"]
     store = cache.SourceCache(p.cache / "tag", cache_salt(model, codebook, cfg))
-    tags, ev = tag_tables(turns, p.tokens, tokens_salt, codebook, model, cfg, store)
+    write = functools.partial(write_tables, tags_path=p.tags, evidence_path=p.evidence)
+    counts, evidence_rows = tag_tables(
+        turns, p.tokens, tokens_salt, codebook, model, cfg, store, consume=write
+    )
     log.info("cache: %s; %d old entries removed", store.summary(), store.prune())
-    io.write_parquet(tags, p.tags)
-    io.write_parquet(ev, p.evidence)
-    counts = tags[tags["decided"]].groupby("theme").size().to_dict()
     log.info(
-        "%d turns tagged; decided per theme: %s; %d evidence rows", len(turns), counts, len(ev)
+        "%d turns tagged; decided per theme: %s; %d evidence rows",
+        len(turns), counts, evidence_rows,
     )
 
 

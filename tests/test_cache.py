@@ -293,6 +293,40 @@ def test_tag_tables_equal_tag_corpus_and_survive_an_unreadable_entry(tmp_path, t
     assert len(first.stored) == 2 and not second.stored and len(third.stored) == 2
 
 
+def test_tag_tables_written_survive_an_unreadable_entry_met_while_writing(tmp_path, tagged_inputs):
+    """The stage writes while it reads the entries back: one found unreadable then leaves no
+    file from that attempt, and the files of the next hold the tables."""
+    turns, tokens, codebook, model, _ = tagged_inputs
+    cfg = section(TagParams, read_params().get("tag"))
+    path = tmp_path / "tokens.parquet"
+    tokens.to_parquet(path, index=False)
+    plain = tag.tag_corpus(turns, tokens, codebook, model, cfg)
+    store = SourceCache(tmp_path / "c")
+    tag.tag_tables(turns, path, "nlp salt", codebook, model, cfg, store)
+    digests = {s: d for s, _, _, d in tag.stage_sources(turns, path, "nlp salt", store)}
+    last = store.key("b.txt", digests["b.txt"])
+    # b.txt sorts last: its entry is read back once the files are open
+    next((tmp_path / "c").rglob(f"{last}.pkl")).write_bytes(b"cut off")
+    out = tmp_path / "tags.parquet", tmp_path / "evidence.parquet"
+    attempts = []
+
+    def write(tagged):
+        attempts.append(tagged)
+        return tag.write_tables(tagged, *out, rows_per_group=1)
+
+    store = SourceCache(tmp_path / "c")
+    _, evidence_rows = tag.tag_tables(
+        turns, path, "nlp salt", codebook, model, cfg, store, consume=write
+    )
+    assert len(attempts) == 2 and len(store.stored) == 1
+    for frame, file in zip(plain, out, strict=True):
+        pd.testing.assert_frame_equal(pd.read_parquet(file), frame)
+    assert evidence_rows == len(plain[1])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "c", "evidence.parquet", "tags.parquet", "tokens.parquet"
+    ]
+
+
 def test_tag_sources_give_the_same_tables_in_any_source_order(tagged_inputs):
     """`stage_sources` hands over the sources to tag first: the order must change nothing."""
     turns, tokens, codebook, model, _ = tagged_inputs

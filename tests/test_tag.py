@@ -1,12 +1,26 @@
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
+from pipeline import cache, io, schemas
+from pipeline.cache import SourceCache
 from pipeline.classifier import ThemeTagger
 from pipeline.codebook import load_codebook
 from pipeline.lemmas import LemmaBackoff
 from pipeline.nlp import analyse
 from pipeline.params import REPO_ROOT, TagParams
-from pipeline.tag import TrainedModel, compute_features, tag_corpus, wide_table
+from pipeline.schemas import Evidence, Tags
+from pipeline.tag import (
+    TokensNotRead,
+    TrainedModel,
+    compute_features,
+    joined_by_source,
+    tag_corpus,
+    tag_sources,
+    tagged_sources,
+    wide_table,
+    write_tables,
+)
 from tests.conftest import make_turns
 
 TEXTS = [
@@ -117,3 +131,101 @@ def test_evidence_equals_reading_each_theme_on_its_own(corpus):
         weight = dict(zip((names[j] for j in contrib.indices), contrib.data, strict=True))
         for cue, w in zip(rows["cue"], rows["weight"], strict=True):
             assert round(float(weight["lemmas__" + cue]), 6) == w
+
+
+# Sessions given out of source order ("één" sorts after "b/"); the one about the weather and the
+# coffee gets no evidence.
+SESSIONS = {
+    "b/sessie.txt": TEXTS[4:7],
+    "één.txt": TEXTS[:3],
+    "a/regen.txt": ["Het regent al de hele week.", "Zullen we koffie halen?"],
+    "a/sessie.txt": TEXTS,
+}
+
+
+@pytest.fixture(scope="module")
+def sessions(fallback_nlp):
+    """Turns and tokens of `SESSIONS`."""
+    nlp, _ = fallback_nlp
+    turns = pd.concat(
+        [make_turns(texts, source=source) for source, texts in SESSIONS.items()],
+        ignore_index=True,
+    )
+    tokens = pd.concat(
+        [t for t, _ in analyse(turns, nlp, backoff=LemmaBackoff())], ignore_index=True
+    )
+    return turns, tokens
+
+
+def _sources(turns: pd.DataFrame, tokens: pd.DataFrame) -> list:
+    return list(joined_by_source(turns, cache.digested_groups(tokens, "source")))
+
+
+def _read_back(tables: tuple[pd.DataFrame, pd.DataFrame], folder) -> list[pd.DataFrame]:
+    """`tables` as the stage wrote them before it streamed: whole, with `io.write_parquet`."""
+    for table, name in zip(tables, ("tags", "evidence"), strict=True):
+        io.write_parquet(table, folder / f"{name}.parquet")
+    return [pd.read_parquet(folder / f"{name}.parquet") for name in ("tags", "evidence")]
+
+
+def test_written_tables_read_back_as_the_tables_in_memory(tmp_path, corpus, sessions):
+    """Streamed source by source, in row groups of whole sources, from entries computed in
+    this run and from entries reused: the files hold the corpus's sorted tables."""
+    _, _, codebook, model = corpus
+    turns, tokens = sessions
+    params = TagParams(default_threshold=0.3)
+    plain = tag_corpus(turns, tokens, codebook, model, params)
+    assert set(plain[1]["source"]) == set(SESSIONS) - {"a/regen.txt"}  # one without evidence
+    expected = _read_back(plain, tmp_path / "whole")
+    in_memory = tag_sources(_sources(turns, tokens), codebook, model, params, SourceCache(None))
+    for table, frame in zip(expected, in_memory, strict=True):
+        pd.testing.assert_frame_equal(frame, table)
+    for run in ("cold", "warm"):
+        store = SourceCache(tmp_path / "cache", "salt")
+        paths = tmp_path / run / "tags.parquet", tmp_path / run / "evidence.parquet"
+        tagged = tagged_sources(_sources(turns, tokens), codebook, model, params, store, 5)
+        decided, evidence_rows = write_tables(tagged, *paths, rows_per_group=10)
+        assert bool(store.stored) == (run == "cold")
+        for table, path in zip(expected, paths, strict=True):
+            pd.testing.assert_frame_equal(pd.read_parquet(path), table)
+            groups = pq.ParquetFile(path)
+            assert groups.num_row_groups > 1
+            sources = [set(groups.read_row_group(g)["source"].to_pylist())
+                       for g in range(groups.num_row_groups)]
+            assert sum(map(len, sources)) == len(set().union(*sources))  # whole sources
+        assert evidence_rows == len(expected[1])
+        assert decided == expected[0][expected[0]["decided"]].groupby("theme").size().to_dict()
+
+
+def test_an_empty_corpus_writes_empty_tables(tmp_path, corpus):
+    _, _, codebook, model = corpus
+    tagged = tagged_sources([], codebook, model, TagParams(), SourceCache(tmp_path / "cache"))
+    decided, evidence_rows = write_tables(
+        tagged, tmp_path / "tags.parquet", tmp_path / "evidence.parquet"
+    )
+    assert decided == {} and evidence_rows == 0
+    expected = _read_back((schemas.empty(Tags), schemas.empty(Evidence)), tmp_path / "whole")
+    for table, name, model_ in zip(expected, ("tags", "evidence"), (Tags, Evidence), strict=True):
+        frame = pd.read_parquet(tmp_path / f"{name}.parquet")
+        pd.testing.assert_frame_equal(frame, table)
+        assert list(frame.columns) == list(model_.to_schema().columns) and frame.empty
+        model_.validate(frame)
+
+
+def test_a_failed_write_keeps_the_old_tables(tmp_path, corpus, sessions):
+    _, _, codebook, model = corpus
+    turns, tokens = sessions
+    paths = tmp_path / "tags.parquet", tmp_path / "evidence.parquet"
+    for path in paths:
+        path.write_bytes(b"old")
+    store = SourceCache(None)
+    tagged = tagged_sources(_sources(turns, tokens), codebook, model, TagParams(), store)
+
+    def cut_off():
+        yield from list(tagged)[:2]
+        raise TokensNotRead("a/sessie.txt")
+
+    with pytest.raises(TokensNotRead):
+        write_tables(cut_off(), *paths, rows_per_group=1)
+    assert [path.read_bytes() for path in paths] == [b"old", b"old"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evidence.parquet", "tags.parquet"]
