@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import spacy
 from spacy.attrs import LEMMA
+from spacy.lang.nl import Dutch
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
-from spacy.vocab import Vocab
+from spacy.vocab import Vocab, create_vocab
 
 from pipeline.codebook import LEMMA_PREFIX, Codebook, Theme
 from pipeline.schemas import Tokens
@@ -68,7 +68,9 @@ class CueMatcher:
     """All cues of a codebook, compiled once; `find` returns the surviving hits in one Doc."""
 
     def __init__(self, codebook: Codebook, vocab: Vocab | None = None) -> None:
-        self.vocab = vocab or spacy.blank("nl").vocab  # Dutch lexical attributes (LOWER)
+        # Dutch lexical attributes (LOWER) without building a tokenizer: the Docs are rebuilt from
+        # the token table, and spacy.blank("nl") spent half a second on tokenizer exceptions
+        self.vocab = vocab or create_vocab("nl", Dutch.Defaults)
         self._phrases = PhraseMatcher(self.vocab, attr="LOWER")
         self._lemma_cues: list[LemmaCue] = []
         self._cues_by_lemma: dict[int, list[int]] = {}  # first-slot lemma -> its cues' positions
