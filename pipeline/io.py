@@ -53,16 +53,21 @@ def write_parquet(df: pd.DataFrame, path: Path) -> None:
 
 
 @contextmanager
-def parquet_writer(path: Path, like: pd.DataFrame) -> Iterator[Callable[[pd.DataFrame], None]]:
+def parquet_writer(
+    path: Path, like: pd.DataFrame
+) -> Iterator[Callable[[pd.DataFrame | pa.Table], None]]:
     """Write a Parquet file table by table, one row group each, and move it into place only if
-    the block succeeds: yields a function that appends a table, cast to the columns and dtypes
-    of `like` (an empty table will do), so every row group has one schema and a file with no
-    table appended reads back as `like` does."""
+    the block succeeds: yields a function that appends a table (pandas or Arrow), cast to the
+    columns and dtypes of `like` (an empty table will do), so every row group has one schema and
+    a file with no table appended reads back as `like` does."""
     schema = pa.Schema.from_pandas(like, preserve_index=False)
     with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
 
-        def append(df: pd.DataFrame) -> None:
-            table = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
+        def append(frame: pd.DataFrame | pa.Table) -> None:
+            if isinstance(frame, pa.Table):
+                table = frame.select(schema.names).cast(schema)
+            else:
+                table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
             writer.write_table(table, row_group_size=max(len(table), 1))
 
         yield append
