@@ -81,10 +81,10 @@ def written_text(path: Path) -> str:
     entry and turns, else the file's text."""
     if path.suffix == ".parquet":
         return frame_text(pd.read_parquet(path))
-    if path.suffix == ".pkl":  # (report entry, turns or None, content hash)
+    if path.suffix == ".pkl":  # (report entry, turns as an Arrow table or None, content hash)
         entry, turns, _ = pickle.loads(path.read_bytes())
         return json.dumps(entry, ensure_ascii=False) + "\n" + (
-            frame_text(turns) if turns is not None else ""
+            frame_text(turns.to_pandas()) if turns is not None else ""
         )
     return path.read_text(encoding="utf-8", errors="replace")
 
@@ -308,10 +308,11 @@ def test_process_file_pseudonymises_one_file(corpus, reader, deidentifier, allow
     found = {f.rel: f for f in discover(corpus, ["README.md"])}
     result = ingest.process_file(found["online/teams-overleg.vtt"], reader, deidentifier, allowlist)
     assert result.turns is not None
-    assert len(result.turns) == result.entry["turns"]
-    text = "\n".join(result.turns[Turns.text])
+    turns = result.turns.to_pandas()
+    assert len(turns) == result.entry["turns"]
+    text = "\n".join(turns[Turns.text])
     assert "[TELEFOON]" in text and "[EMAIL]" in text
-    assert not leaked(["Esther", "Gerrit"], text + "\n".join(result.turns[Turns.speaker]))
+    assert not leaked(["Esther", "Gerrit"], text + "\n".join(turns[Turns.speaker]))
 
 
 def test_names_present_equals_searching_each_first_word_in_each_text():

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 import yaml
 
@@ -193,6 +194,8 @@ def object_text(value: Any) -> str:
     float arrays are bytes that can spell a short name by chance), dict keys and values."""
     if isinstance(value, pd.DataFrame):
         return frame_text(value)
+    if isinstance(value, pa.Table):  # str() of an Arrow table shows only its first rows
+        return frame_text(value.to_pandas())
     if isinstance(value, TrainedModel):
         return " ".join(map(str, value.tagger.features_.get_feature_names_out()))
     if isinstance(value, dict):
@@ -211,9 +214,6 @@ def written_text(path: Path) -> str:
         return frame_text(pd.read_parquet(path))
     if path.suffix == ".pkl":
         return object_text(pickle.loads(path.read_bytes()))
-    if path.suffix == ".pkl":
-        with open(path, "rb") as fh:
-            return object_text(pickle.load(fh))
     return path.read_bytes().decode("utf-8", errors="ignore")
 
 
