@@ -221,6 +221,13 @@ def topic_vectorizer(stop_words: frozenset[str]) -> Any:
     return CountVectorizer(stop_words=sorted(stop_words), token_pattern=TOKEN_PATTERN)
 
 
+def topic_weighting() -> Any:
+    """BERTopic's c-TF-IDF with frequent words damped (the same for the fit and the update)."""
+    from bertopic.vectorizers import ClassTfidfTransformer
+
+    return ClassTfidfTransformer(reduce_frequent_words=True)
+
+
 def _encoder(model: Any) -> Any:
     """A BERTopic backend around a sentence-transformers model: normalised float64 vectors."""
     from bertopic.backend import BaseEmbedder
@@ -308,7 +315,6 @@ def _others(n_units: int, fitted: np.ndarray) -> np.ndarray:
 def _bertopic(choice: Choice, params: TopicsParams, embedder: Any, n_units: int, stop_words):
     from bertopic import BERTopic
     from bertopic.dimensionality import BaseDimensionalityReduction
-    from bertopic.vectorizers import ClassTfidfTransformer
 
     if choice.mode == "hdbscan":
         from hdbscan import HDBSCAN
@@ -338,7 +344,7 @@ def _bertopic(choice: Choice, params: TopicsParams, embedder: Any, n_units: int,
         umap_model=reducer,
         hdbscan_model=clusterer,
         vectorizer_model=topic_vectorizer(stop_words),
-        ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
+        ctfidf_model=topic_weighting(),
         top_n_words=params.top_n_words,
         min_topic_size=params.min_topic_size,
         calculate_probabilities=False,  # full probabilities are slow on large corpora
@@ -393,8 +399,6 @@ def assign_the_others(
     """Topics of all units: the units outside the sample get theirs from `model.transform`
     (UMAP's transform + HDBSCAN's approximate_predict, or k-means' predict), batch by batch;
     then the topic words and sizes are computed again over all units."""
-    from bertopic.vectorizers import ClassTfidfTransformer
-
     topics = np.empty(len(docs), dtype=np.int64)
     topics[fitted] = fitted_topics
     others = _others(len(docs), fitted)
@@ -413,7 +417,7 @@ def assign_the_others(
             topics=topics.tolist(),
             top_n_words=params.top_n_words,
             vectorizer_model=topic_vectorizer(stop_words),
-            ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
+            ctfidf_model=topic_weighting(),
         )
     finally:
         bertopic_log.setLevel(level)
