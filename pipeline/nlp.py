@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import spacy
 from spacy import parts_of_speech
 from spacy.attrs import (
@@ -36,13 +35,13 @@ from spacy.vocab import Vocab
 from tqdm import tqdm
 
 from pipeline import io
-from pipeline.cache import SourceCache, contiguous_groups, digested_groups
+from pipeline.cache import SourceCache, arrow_groups, digested_groups
 from pipeline.cache import salt as cache_salt_of
 from pipeline.cache import version as cache_version
 from pipeline.lemmas import LemmaBackoff
 from pipeline.params import NlpParams, paths, read_params, section
 from pipeline.pseudonymise import PLACEHOLDER_RE
-from pipeline.schemas import Sentences, Tokens, Turns
+from pipeline.schemas import Sentences, Tokens, Turns, empty
 
 log = logging.getLogger("buurtlens.nlp")
 
@@ -260,34 +259,18 @@ def write_tables(
     """Stream the chunks (tables or Arrow tables) into two Parquet files, atomically; returns
     (tokens, sentences) counts."""
     counts = [0, 0]
-    with io.atomic_path(tokens_path) as tok_tmp, io.atomic_path(sentences_path) as sent_tmp:
-        writers: list[pq.ParquetWriter | None] = [None, None]
-        try:
-            for frames in chunks:
-                for k, (frame, tmp) in enumerate(zip(frames, (tok_tmp, sent_tmp), strict=True)):
-                    if not len(frame) and writers[k] is not None:
-                        continue
-                    table = _arrow(frame)
-                    if writers[k] is None:
-                        writers[k] = pq.ParquetWriter(tmp, table.schema)
-                    writers[k].write_table(table)
+    with (
+        io.parquet_writer(tokens_path, empty(Tokens)) as write_tokens,
+        io.parquet_writer(sentences_path, empty(Sentences)) as write_sentences,
+    ):
+        for frames in chunks:
+            for k, (frame, write) in enumerate(
+                zip(frames, (write_tokens, write_sentences), strict=True)
+            ):
+                if len(frame):
+                    write(frame)
                     counts[k] += len(frame)
-        finally:
-            for w in writers:
-                if w is not None:
-                    w.close()
     return counts[0], counts[1]
-
-
-def _arrow(frame: pd.DataFrame | pa.Table) -> pa.Table:
-    if isinstance(frame, pa.Table):
-        return frame
-    return pa.Table.from_pandas(frame, preserve_index=False)
-
-
-def _compact(table: pa.Table) -> pa.Table:
-    """`table` in buffers of its own: a slice of a larger table pickles with all of its data."""
-    return table.take(np.arange(table.num_rows))
 
 
 # The modules and resources whose code decides a source's tokens (part of the cache salt).
@@ -333,12 +316,13 @@ def analyse_sources(
         chunks = analyse(frame, nlp, backoff=backoff, batch_size=batch_size, n_process=n_process,
                          chunk_turns=len(frame) + 1)
         tokens, sentences = (pd.concat(parts, ignore_index=True) for parts in zip(*chunks))
-        by_source = [dict(contiguous_groups(t, "source")) for t in (tokens, sentences)]
+        tables = (tokens, sentences)
+        by_source = [dict(arrow_groups(t, "source")) for t in tables]
+        no_rows = [pa.Table.from_pandas(t.iloc[:0], preserve_index=False) for t in tables]
         for i in batch:
             source = groups[i][0]
             entry = tuple(
-                _compact(_arrow(found[source] if source in found else empty.iloc[:0]))
-                for found, empty in zip(by_source, (tokens, sentences), strict=True)
+                found.get(source, none) for found, none in zip(by_source, no_rows, strict=True)
             )
             cache.put(keys[i], entry)
 
@@ -368,7 +352,7 @@ def analyse_sources(
 
 def _concat(entries: list[tuple[pa.Table, pa.Table]]) -> tuple[pa.Table, pa.Table]:
     if not entries:
-        return tuple(_arrow(frame) for frame in _frames([], []))
+        return tuple(pa.Table.from_pandas(frame, preserve_index=False) for frame in _frames([], []))
     tokens, sentences = zip(*entries, strict=True)
     # one chunk per column, as `pa.Table.from_pandas` of the whole chunk gives: the Parquet
     # bytes stay those of a table that never was in the cache
