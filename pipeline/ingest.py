@@ -77,23 +77,21 @@ def turn_rows(
 ) -> pa.Table:
     """The turns of one parsed transcript as `Turns` rows (texts already pseudonymised), in the
     Arrow types of an empty `Turns` table (a file without timestamps has a typed column too)."""
-    meta = parsed.meta
-    frame = pd.DataFrame(
-        {
-            Turns.source: rel,
-            Turns.turn: [t.turn for t in parsed.turns],
-            Turns.line: [t.line for t in parsed.turns],
-            Turns.gemeente: meta.gemeente,
-            Turns.datum: meta.datum,
-            Turns.jaar: meta.jaar,
-            Turns.sessie: sessie,
-            Turns.speaker: list(speakers),
-            Turns.role: [t.role for t in parsed.turns],
-            Turns.timestamp: [t.timestamp for t in parsed.turns],
-            Turns.text: list(texts),
-        }
-    )
-    return pa.Table.from_pandas(frame, schema=turns_schema(), preserve_index=False)
+    meta, n = parsed.meta, len(parsed.turns)
+    columns = {
+        Turns.source: [rel] * n,
+        Turns.turn: [t.turn for t in parsed.turns],
+        Turns.line: [t.line for t in parsed.turns],
+        Turns.gemeente: [meta.gemeente] * n,
+        Turns.datum: [meta.datum] * n,
+        Turns.jaar: [meta.jaar] * n,
+        Turns.sessie: [sessie] * n,
+        Turns.speaker: list(speakers),
+        Turns.role: [t.role for t in parsed.turns],
+        Turns.timestamp: [t.timestamp for t in parsed.turns],
+        Turns.text: list(texts),
+    }
+    return pa.Table.from_pydict(columns, schema=turns_schema())
 
 
 @functools.cache
