@@ -80,7 +80,7 @@ class SessionTagger(BaseEstimator):
     """A `ThemeTagger` (first stage) followed by the session-aware second stage.
 
     It offers what the tag stage uses of a `ThemeTagger` — `themes`, `models_`, `features_`,
-    `feature_matrix`, `contributions_of` (the first stage's words, shown as evidence) and
+    `feature_names`, `feature_matrix`, `contributions_of` (the first stage's words, shown as evidence) and
     `predict_proba` — so either can be the trained model.
     """
 
@@ -137,6 +137,9 @@ class SessionTagger(BaseEstimator):
             )[theme]
             self.stage_models_[theme] = model.fit(inputs, y)
         return self
+
+    def feature_names(self) -> np.ndarray:
+        return self.turn_model_.feature_names()
 
     def feature_matrix(self, X: pd.DataFrame) -> sparse.csr_matrix:
         return self.turn_model_.feature_matrix(X)

@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -68,13 +67,6 @@ def cue_matcher(codebook: Codebook) -> Any:
     from pipeline.rules import CueMatcher
 
     return CueMatcher(codebook)
-
-
-@functools.lru_cache(maxsize=2)
-def feature_names(tagger: ThemeTagger) -> np.ndarray:
-    """The tagger's feature names, worked out once per process: scikit-learn builds them anew on
-    every call (a fifth of a second for a model of 180,000 features)."""
-    return tagger.features_.get_feature_names_out()
 
 
 def compute_features(
@@ -169,7 +161,7 @@ def evidence(
         matrix = matrix[positions] if matrix is not None else None
         matrix = matrix if matrix is not None else tagger.feature_matrix(features.iloc[positions])
     row_of = {features_row: r for r, features_row in enumerate(positions)}
-    names = feature_names(tagger) if positions else None
+    names = tagger.feature_names() if positions else None
     for theme in tagger.themes:
         if theme not in tagger.models_:
             continue
@@ -285,11 +277,13 @@ class TokensNotRead(LookupError):
 
 
 Tagged = tuple[str, pa.Table, pa.Table]  # a source, its tags and its evidence (cache entries)
+# a source, its turns, its tokens (None when expected in the cache) and the digest of both
+Source = tuple[str, pd.DataFrame, pd.DataFrame | None, str]
 NO_ROWS = pa.table({})  # the entry of a source without evidence
 
 
 def tagged_sources(
-    sources: Iterable[tuple[str, pd.DataFrame, pd.DataFrame | None, str]],
+    sources: Iterable[Source],
     codebook: Codebook,
     model: TrainedModel,
     params: TagParams,
@@ -429,7 +423,7 @@ def _row_groups(tagged: Iterable[Tagged], rows: int) -> Iterator[list[Tagged]]:
 
 
 def tag_sources(
-    sources: Iterable[tuple[str, pd.DataFrame, pd.DataFrame | None, str]],
+    sources: Iterable[Source],
     codebook: Codebook,
     model: TrainedModel,
     params: TagParams,
@@ -482,7 +476,7 @@ def stage_sources(
     *,
     trust_store: bool = True,
     sources_per_read: int = 200,
-) -> Iterator[tuple[str, pd.DataFrame, pd.DataFrame | None, str]]:
+) -> Iterator[Source]:
     """(source, turns, tokens, digest) per source of `turns`, for `tagged_sources` in the
     stage, the sources to tag first (`tagged_sources` hands them out in source order).
 

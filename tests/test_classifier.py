@@ -174,3 +174,14 @@ def test_the_same_training_gives_the_same_model_bytes_in_another_process(trainin
     runs = [subprocess.run([sys.executable, "-c", fit], capture_output=True, check=True).stdout
             for _ in range(2)]
     assert runs[0] == runs[1]
+
+
+def test_feature_names_are_worked_out_once_and_left_out_of_the_model_file(tagger):
+    before = pickle.dumps(tagger)
+    names = tagger.feature_names()
+    assert tagger.feature_names() is names
+    assert list(names) == list(tagger.features_.get_feature_names_out())
+    assert pickle.dumps(tagger) == before
+    copy = pickle.loads(before)
+    assert "_feature_names" not in vars(copy)
+    assert list(copy.feature_names()) == list(names)
