@@ -622,6 +622,15 @@ def run(
     stop_words = load_stop_words()
     units = build_units(sentences, tokens, turns, params.unit, stop_words, params.min_words)
     n_all = len(sentences) if params.unit == "sentence" else len(turns)
+    return model_units(units, n_all, tags, codebook, params)
+
+
+def model_units(
+    units: pd.DataFrame, n_all: int, tags: pd.DataFrame, codebook: Codebook, params: TopicsParams
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any], TopicFit | None]:
+    """`run` from the `build_units` of the inputs (`n_all`: the number of units before those with
+    too few content lemmas were left out)."""
+    stop_words = load_stop_words()
     meta: dict[str, Any] = {
         "unit": params.unit,
         "n_units": len(units),
@@ -663,19 +672,45 @@ def run(
     return frames, meta, result
 
 
+# The columns `build_units` and `overlap` use: the stage never holds the whole tokens table
+TOKEN_COLUMNS = [*UNIT_KEYS, Tokens.i, Tokens.lemma, Tokens.is_alpha, Tokens.is_placeholder]
+SENTENCE_COLUMNS = [*UNIT_KEYS, Sentences.text]
+TURN_COLUMNS = [Turns.source, Turns.turn, Turns.gemeente, Turns.jaar, Turns.datum]
+TAG_COLUMNS = [Tags.source, Tags.turn, Tags.theme, Tags.decided]
+
+
+def _read(path: Path, model: Any, columns: list[str], filters: list | None = None) -> pd.DataFrame:
+    """`columns` of a stage table (the rows matching `filters`), checked against its schema."""
+    frame = pd.read_parquet(path, columns=columns, filters=filters)
+    return model.to_schema().select_columns(columns).validate(frame)
+
+
 def read_inputs(p: Any) -> tuple[pd.DataFrame, ...]:
-    """The stage inputs; tags are optional (without them overlap uses shared words only)."""
+    """The columns of the stage inputs that topics use, and of the tokens only the words
+    (`build_units` drops the others); tags are optional (without them overlap uses shared words
+    only)."""
     tags = (
-        Tags.validate(pd.read_parquet(p.tags))
+        _read(p.tags, Tags, TAG_COLUMNS)
         if Path(p.tags).exists()
-        else pd.DataFrame(columns=list(Tags.to_schema().columns)).astype({"decided": bool})
+        else pd.DataFrame(columns=TAG_COLUMNS).astype({"decided": bool})
     )
+    words = [(Tokens.is_alpha, "==", True), (Tokens.is_placeholder, "==", False)]
     return (
-        Sentences.validate(pd.read_parquet(p.sentences)),
-        Tokens.validate(pd.read_parquet(p.tokens)),
-        Turns.validate(pd.read_parquet(p.turns)),
+        _read(p.sentences, Sentences, SENTENCE_COLUMNS),
+        _read(p.tokens, Tokens, TOKEN_COLUMNS, words),
+        _read(p.turns, Turns, TURN_COLUMNS),
         tags,
     )
+
+
+def read_units(p: Any, params: TopicsParams) -> tuple[pd.DataFrame, int, pd.DataFrame]:
+    """The units of the stage inputs, their number before the short ones were left out, and
+    the tags; the input tables are let go before anything is fitted."""
+    sentences, tokens, turns, tags = read_inputs(p)
+    units = build_units(
+        sentences, tokens, turns, params.unit, load_stop_words(), params.min_words
+    )
+    return units, len(sentences) if params.unit == "sentence" else len(turns), tags
 
 
 def fit_from_files(root: Path | None = None):
@@ -684,7 +719,7 @@ def fit_from_files(root: Path | None = None):
     params = read_params(root / "params.yaml") if root else read_params()
     p = paths(params, root) if root else paths(params)
     cfg = section(TopicsParams, params.get("topics"))
-    return run(*read_inputs(p), load_codebook(p.codebook), cfg)
+    return model_units(*read_units(p, cfg), load_codebook(p.codebook), cfg)
 
 
 def main() -> None:
@@ -692,7 +727,7 @@ def main() -> None:
     params = read_params()
     p = paths(params)
     cfg = section(TopicsParams, params.get("topics"))
-    frames, meta, _ = run(*read_inputs(p), load_codebook(p.codebook), cfg)
+    frames, meta, _ = model_units(*read_units(p, cfg), load_codebook(p.codebook), cfg)
     for name, frame in frames.items():
         io.write_parquet(frame, getattr(p, name))
     io.write_json(meta, p.topics_meta)

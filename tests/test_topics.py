@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -21,11 +22,14 @@ from pipeline.topics import (  # noqa: E402
     OUTLIER,
     Choice,
     TopicsParams,
+    build_units,
     choose,
     cue_words,
     kmeans_k,
     load_stop_words,
+    model_units,
     overlap,
+    read_units,
     run,
     sample_positions,
 )
@@ -335,3 +339,22 @@ def test_choice_is_recorded(nlp, codebook):
     assert meta["mode"] == "kmeans" and "auto_hdbscan_from" in meta["reason"]
     assert meta["versions"]["bertopic"].startswith("0.17")
     assert isinstance(Choice("kmeans", 2, "x"), Choice)
+
+
+def test_the_stage_reads_only_the_words_and_columns_it_uses_and_gets_the_same_result(
+    nlp, codebook, tmp_path
+):
+    turns, tokens, sentences = corpus(30, nlp)
+    p = SimpleNamespace(**{name: tmp_path / f"{name}.parquet" for name in
+                           ("turns", "tokens", "sentences", "tags")})
+    for name, frame in (("turns", turns), ("tokens", tokens), ("sentences", sentences),
+                        ("tags", no_tags())):
+        io.write_parquet(frame, getattr(p, name))
+    units, n_all, tags = read_units(p, PARAMS)
+    expected = build_units(sentences, tokens, turns, "sentence", load_stop_words(), 1)
+    pd.testing.assert_frame_equal(units, expected)
+    assert n_all == len(sentences) and tags.empty
+    from_files = model_units(units, n_all, tags, codebook, PARAMS)[0]
+    in_memory = run(sentences, tokens, turns, no_tags(), codebook, PARAMS)[0]
+    for name, frame in in_memory.items():
+        pd.testing.assert_frame_equal(from_files[name], frame)
