@@ -80,8 +80,8 @@ class SessionTagger(BaseEstimator):
     """A `ThemeTagger` (first stage) followed by the session-aware second stage.
 
     It offers what the tag stage uses of a `ThemeTagger` — `themes`, `models_`, `features_`,
-    `feature_names`, `feature_matrix`, `contributions_of` (the first stage's words, shown as evidence) and
-    `predict_proba` — so either can be the trained model.
+    `feature_names`, `feature_matrix`, `contributions_of` (the first stage's words, shown as
+    evidence) and `predict_proba` — so either can be the trained model.
     """
 
     def __init__(
