@@ -24,6 +24,7 @@ are computed again over all units, so the cost grows linearly with the corpus.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import logging
 import math
@@ -122,6 +123,7 @@ class TopicFit:
     fitted: np.ndarray
 
 
+@functools.cache  # read by the units and by the fit
 def load_stop_words() -> frozenset[str]:
     """spaCy's Dutch stop words plus the fillers in resources/topic_stopwoorden.txt."""
     from spacy.lang.nl.stop_words import STOP_WORDS
@@ -672,7 +674,7 @@ def model_units(
     return frames, meta, result
 
 
-# The columns `build_units` and `overlap` use: the stage never holds the whole tokens table
+# The columns the stage uses: it never holds the whole tokens table
 TOKEN_COLUMNS = [*UNIT_KEYS, Tokens.i, Tokens.lemma, Tokens.is_alpha, Tokens.is_placeholder]
 SENTENCE_COLUMNS = [*UNIT_KEYS, Sentences.text]
 TURN_COLUMNS = [Turns.source, Turns.turn, Turns.gemeente, Turns.jaar, Turns.datum]
