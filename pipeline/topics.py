@@ -17,9 +17,10 @@ pipeline/schemas.py; identical inputs and params give byte-identical files):
 - `paths.topics_meta` (JSON): mode and why, units modelled and left out, units the model was
   fitted on, topics, embedding, seed, library versions.
 
-A corpus of more than `topics.fit_sample` units is fitted on a seeded sample of that many units;
-the other units get their topic from the fitted model (`BERTopic.transform`) and the topic words
-are computed again over all units, so the cost grows linearly with the corpus.
+The model is fitted on each distinct unit (lemma text) once, and a corpus of more than
+`topics.fit_sample` distinct units on a seeded sample of that many; repeated units get the topic
+of their text, the other units theirs from the fitted model (`BERTopic.transform`), and the topic
+words are computed again over all units, so the cost grows linearly with the corpus.
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ TOKEN_PATTERN = WORD.pattern
 LIBRARIES = ("bertopic", "scikit-learn", "umap-learn", "hdbscan", "numpy", "pandas", "plotly")
 UNIT_KEYS = ["source", "turn", "sent"]
 TRANSFORM_BATCH = 50_000  # units assigned per `BERTopic.transform` call (bounds memory)
+UMAP_COMPONENTS = 5
+UMAP_MIN_ROWS = UMAP_COMPONENTS + 2  # fewer and UMAP's spectral initialisation fails
+DECIMALS = 9  # embeddings equal to this many decimals are the same (BLAS rounding varies by row)
 
 
 @dataclass(frozen=True)
@@ -294,6 +298,18 @@ def embed(
     return _with_the_others(vectors, pipe.transform, lemmas, fitted), pipe
 
 
+def distinct_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the first of each distinct row, in input order, and for every row the
+    index of its distinct row among them."""
+    _, first, inverse = np.unique(
+        np.round(matrix, DECIMALS), axis=0, return_index=True, return_inverse=True
+    )
+    by_position = np.argsort(first, kind="stable")
+    renumber = np.empty_like(by_position)
+    renumber[by_position] = np.arange(len(by_position))
+    return first[by_position], renumber[inverse.reshape(-1)]
+
+
 def _with_the_others(
     fitted_vectors: np.ndarray, transform: Any, lemmas: pd.Series, fitted: np.ndarray
 ) -> np.ndarray:
@@ -324,10 +340,10 @@ def _bertopic(choice: Choice, params: TopicsParams, embedder: Any, n_units: int,
 
         reducer: Any = UMAP(
             n_neighbors=min(15, n_units - 1),
-            n_components=5,
+            n_components=UMAP_COMPONENTS,
             min_dist=0.0,
             metric="cosine",
-            random_state=params.seed,  # seeded: deterministic (and single-threaded)
+            random_state=params.seed,  # seeded: deterministic on distinct rows, single-threaded
             n_jobs=1,
         )
         clusterer: Any = HDBSCAN(
@@ -356,59 +372,80 @@ def _bertopic(choice: Choice, params: TopicsParams, embedder: Any, n_units: int,
 
 
 def fit(units: pd.DataFrame, params: TopicsParams, stop_words: frozenset[str]) -> TopicFit:
-    """Fit BERTopic on the units (or a seeded sample of `fit_sample` of them, see
-    `assign_the_others`); HDBSCAN that finds fewer than two topics falls back to k-means."""
-    fitted = sample_positions(len(units), params.fit_sample, params.seed)
+    """Fit BERTopic on each distinct unit once (a seeded sample of `fit_sample` of them on a
+    large corpus); every other unit gets its topic through `assign_the_others`. HDBSCAN that
+    finds fewer than two topics falls back to k-means.
+
+    Repeated units ("dank je wel") count once in the fit: seeded UMAP is not reproducible on
+    repeated rows (umap-learn issue #1277: same input and seed, a new layout in every run), and
+    copies of one text, all at one point, would be a cluster of their own. They count fully in
+    the topics' sizes and words."""
+    distinct = np.flatnonzero(~units["lemmas"].duplicated().to_numpy())
+    sampled = distinct[sample_positions(len(distinct), params.fit_sample, params.seed)]
+    vectors, embedder = embed(units, sampled, params, stop_words)
+    first, twin = distinct_rows(vectors[sampled])  # different texts with the same embedding
+    fitted = sampled[first]
     n = len(fitted)
-    vectors, embedder = embed(units, fitted, params, stop_words)
-    k_distinct = len(np.unique(np.round(vectors[fitted], 9), axis=0))
     choice = choose(n, params)
-    if choice.n_clusters is not None and choice.n_clusters > k_distinct:
+    if choice.mode == "hdbscan" and n < UMAP_MIN_ROWS:
+        k = kmeans_k(n, params)
         choice = Choice(
-            "kmeans", k_distinct, f"{choice.reason}; k lowered to {k_distinct} distinct units"
+            "kmeans", k, f"{choice.reason}; {n} distinct units are too few for UMAP, so k-means"
         )
     docs = units["lemmas"].tolist()
     fit_docs = [docs[i] for i in fitted]
     model = _bertopic(choice, params, embedder, n, stop_words)
     topics = np.asarray(model.fit_transform(fit_docs, embeddings=vectors[fitted])[0])
     if choice.mode == "hdbscan" and len(set(topics.tolist()) - {OUTLIER}) < 2:
-        k = min(kmeans_k(n, params), k_distinct)
+        k = kmeans_k(n, params)
         choice = Choice(
             "kmeans", k, f"{choice.reason}; HDBSCAN found fewer than 2 topics, so k-means (k={k})"
         )
         model = _bertopic(choice, params, embedder, n, stop_words)
         topics = np.asarray(model.fit_transform(fit_docs, embeddings=vectors[fitted])[0])
     if n < len(units):
+        how = (
+            f"fitted on a seeded sample of {len(sampled)} of {len(distinct)} distinct units "
+            "(topics.fit_sample)"
+            if len(sampled) < len(distinct)
+            else f"fitted on the {n} distinct of {len(units)} units"
+        )
         choice = Choice(
             choice.mode,
             choice.n_clusters,
-            f"{choice.reason}; fitted on a seeded sample of {n} of {len(units)} units "
-            f"(topics.fit_sample), the others assigned to the fitted topics",
+            f"{choice.reason}; {how}, the others assigned to the fitted topics",
         )
-        topics = assign_the_others(model, docs, vectors, fitted, topics, params, stop_words)
+        topics = assign_the_others(
+            model, units["lemmas"], vectors, sampled, topics[twin], params, stop_words
+        )
     return TopicFit(model, units, vectors, topics, choice, fitted)
 
 
 def assign_the_others(
     model: Any,
-    docs: list[str],
+    lemmas: pd.Series,
     vectors: np.ndarray,
-    fitted: np.ndarray,
-    fitted_topics: np.ndarray,
+    sampled: np.ndarray,
+    sampled_topics: np.ndarray,
     params: TopicsParams,
     stop_words: frozenset[str],
 ) -> np.ndarray:
-    """Topics of all units: the units outside the sample get theirs from `model.transform`
-    (UMAP's transform + HDBSCAN's approximate_predict, or k-means' predict), batch by batch;
-    then the topic words and sizes are computed again over all units."""
-    topics = np.empty(len(docs), dtype=np.int64)
-    topics[fitted] = fitted_topics
-    others = _others(len(docs), fitted)
+    """Topics of all units: a unit with the text of a sampled unit gets that unit's topic; the
+    first unit of every other text gets one from `model.transform` (UMAP's transform +
+    HDBSCAN's approximate_predict, or k-means' predict), batch by batch, and shares it with
+    the units of its text. Then the topic words and sizes are computed again over all units."""
+    text_of, _ = pd.factorize(lemmas)  # text ids in order of first appearance
+    topic_of_text = np.full(text_of.max() + 1, OUTLIER - 1, dtype=np.int64)  # below any topic
+    topic_of_text[text_of[sampled]] = sampled_topics
+    first_unit = np.unique(text_of, return_index=True)[1]
+    others = first_unit[topic_of_text < OUTLIER]
+    docs = lemmas.tolist()
     for start in range(0, len(others), TRANSFORM_BATCH):
         batch = others[start : start + TRANSFORM_BATCH]
         predicted = model.transform([docs[i] for i in batch], embeddings=vectors[batch])[0]
-        topics[batch] = np.asarray(predicted)
-        log.info("assigned %d of %d units outside the sample", start + len(batch), len(others))
+        topic_of_text[text_of[batch]] = np.asarray(predicted)
+        log.info("assigned %d of %d texts outside the sample", start + len(batch), len(others))
+    topics = topic_of_text[text_of]
     bertopic_log = logging.getLogger("BERTopic")
     level = bertopic_log.level
     # BERTopic warns about custom topic lists because of topic reductions after them; none follow

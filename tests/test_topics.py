@@ -25,6 +25,7 @@ from pipeline.topics import (  # noqa: E402
     build_units,
     choose,
     cue_words,
+    distinct_rows,
     kmeans_k,
     load_stop_words,
     model_units,
@@ -68,12 +69,21 @@ themes:
 """
 
 
+# One of five words of its subject ends every sentence: 45 distinct texts, then they repeat.
+EXTRAS = {
+    "speeltuin": ["zandbak", "klimrek", "wipwap", "speelhuisje", "kabelbaan"],
+    "afval": ["papier", "plastic", "glasbak", "grofvuil", "zwerfvuil"],
+    "gemeente": ["ambtenaren", "beleid", "regels", "loket", "procedures"],
+}
+
+
 def corpus(n: int, nlp) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Turns (one sentence each), tokens and sentences for `n` sentences over 2 gemeenten/jaren."""
     texts = []
     for k in range(n):
-        subject = list(SUBJECTS.values())[k % 3]
-        texts.append(subject[(k // 3) % 3].format(n=k % 4 + 1))
+        subject = list(SUBJECTS)[k % 3]
+        sentence = SUBJECTS[subject][(k // 3) % 3].format(n=k % 4 + 1)
+        texts.append(f"{sentence[:-1]}, ook {EXTRAS[subject][(k // 9) % 5]}.")
     turns = make_turns(texts)
     turns["gemeente"] = ["Voorst" if k % 2 else "Apeldoorn" for k in range(n)]
     turns["jaar"] = [2025 if k < n / 2 else 2026 for k in range(n)]
@@ -187,7 +197,7 @@ def test_k_from_params_is_capped_by_units():
 
 
 def test_hdbscan_with_too_few_topics_falls_back_to_kmeans(nlp, codebook):
-    params = dataclasses.replace(PARAMS, mode="hdbscan", min_topic_size=40)
+    params = dataclasses.replace(PARAMS, mode="hdbscan", min_topic_size=20)
     _, meta, _ = fit(90, nlp, codebook, params)
     assert meta["mode"] == "kmeans"
     assert "HDBSCAN found fewer than 2 topics" in meta["reason"]
@@ -283,10 +293,10 @@ def test_a_larger_corpus_is_fitted_on_a_seeded_sample_in_unit_order():
 
 @pytest.mark.parametrize("mode", ["kmeans", "hdbscan"])
 def test_units_outside_the_sample_join_the_topic_of_their_subject(mode, nlp, codebook):
-    params = dataclasses.replace(PARAMS, mode=mode, n_topics=3, min_topic_size=5, fit_sample=45)
+    params = dataclasses.replace(PARAMS, mode=mode, n_topics=3, min_topic_size=5, fit_sample=30)
     frames, meta, result = fit(90, nlp, codebook, params)
-    assert meta["n_units"] == 90 and meta["n_units_fitted"] == 45
-    assert "seeded sample of 45 of 90 units" in meta["reason"]
+    assert meta["n_units"] == 90 and meta["n_units_fitted"] == 30
+    assert "seeded sample of 30 of 45 distinct units" in meta["reason"]
     assert meta["mode"] == mode
     topics = frames["topics"]["topic"].to_numpy()
     assert all(len(set(topics[k::3])) == 1 for k in range(3))  # same subject, same topic
@@ -304,6 +314,39 @@ def test_a_sampled_fit_is_reproducible(mode, nlp, codebook, tmp_path):
     first = write_all(fit(90, nlp, codebook, params)[0], tmp_path / "a")
     second = write_all(fit(90, nlp, codebook, params)[0], tmp_path / "b")
     assert first == second
+
+
+def test_distinct_rows_keep_input_order_and_map_every_copy():
+    matrix = np.array([[3.0, 0.0], [1.0, 0.0], [3.0, 0.0], [2.0, 0.0], [1.0, 1e-12]])
+    first, copy_of = distinct_rows(matrix)
+    assert first.tolist() == [0, 1, 3]  # [1, 1e-12] is [1, 0] to 9 decimals
+    assert copy_of.tolist() == [0, 1, 0, 2, 1]
+
+
+@pytest.mark.parametrize("mode", ["kmeans", "hdbscan"])
+def test_repeated_units_count_once_in_the_fit_and_fully_in_the_sizes(mode, nlp, codebook):
+    params = dataclasses.replace(PARAMS, mode=mode, n_topics=3, min_topic_size=5)
+    frames, meta, result = fit(90, nlp, codebook, params)  # 45 texts, each twice
+    assert meta["n_units"] == 90 and meta["n_units_fitted"] == 45
+    assert "fitted on the 45 distinct of 90 units" in meta["reason"]
+    assert meta["mode"] == mode
+    if mode == "hdbscan":  # UMAP laid out each text once
+        assert result.model.umap_model.embedding_.shape[0] == 45
+    topics = frames["topics"]["topic"].to_numpy()
+    assert (topics[:45] == topics[45:]).all()  # unit k and k + 45 have the same text
+    assert frames["topic_info"]["size"].sum() == 90
+    assert len(result.model.topics_) == 90
+
+
+def test_a_fit_on_repeated_units_is_reproducible(nlp, codebook, tmp_path):
+    """Seeded UMAP gives a new layout in every run when rows repeat (umap-learn #1277); on
+    these 90 units, each text twice, it did before the fit took each text once."""
+    turns, tokens, sentences = corpus(90, nlp)
+    params = dataclasses.replace(PARAMS, mode="hdbscan", min_topic_size=5)
+    first, second = (run(sentences, tokens, turns, no_tags(), codebook, params) for _ in "ab")
+    layouts = [result.model.umap_model.embedding_ for _, _, result in (first, second)]
+    np.testing.assert_array_equal(layouts[0], layouts[1])
+    assert write_all(first[0], tmp_path / "a") == write_all(second[0], tmp_path / "b")
 
 
 def test_fit_sample_below_two_is_rejected():
