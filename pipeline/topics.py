@@ -716,6 +716,7 @@ TOKEN_COLUMNS = [*UNIT_KEYS, Tokens.i, Tokens.lemma, Tokens.is_alpha, Tokens.is_
 SENTENCE_COLUMNS = [*UNIT_KEYS, Sentences.text]
 TURN_COLUMNS = [Turns.source, Turns.turn, Turns.gemeente, Turns.jaar, Turns.datum]
 TAG_COLUMNS = [Tags.source, Tags.turn, Tags.theme, Tags.decided]
+SOURCES_PER_READ = 250  # about 600,000 token rows at 2,000 words per transcript
 
 
 def _read(path: Path, model: Any, columns: list[str], filters: list | None = None) -> pd.DataFrame:
@@ -724,32 +725,52 @@ def _read(path: Path, model: Any, columns: list[str], filters: list | None = Non
     return model.to_schema().select_columns(columns).validate(frame)
 
 
-def read_inputs(p: Any) -> tuple[pd.DataFrame, ...]:
-    """The columns of the stage inputs that topics use, and of the tokens only the words
-    (`build_units` drops the others); tags are optional (without them overlap uses shared words
-    only)."""
-    tags = (
-        _read(p.tags, Tags, TAG_COLUMNS)
-        if Path(p.tags).exists()
-        else pd.DataFrame(columns=TAG_COLUMNS).astype({"decided": bool})
-    )
-    words = [(Tokens.is_alpha, "==", True), (Tokens.is_placeholder, "==", False)]
-    return (
-        _read(p.sentences, Sentences, SENTENCE_COLUMNS),
-        _read(p.tokens, Tokens, TOKEN_COLUMNS, words),
-        _read(p.turns, Turns, TURN_COLUMNS),
-        tags,
-    )
+def _read_tags(p: Any) -> pd.DataFrame:
+    """Tags are optional: without them overlap uses shared words only."""
+    if Path(p.tags).exists():
+        return _read(p.tags, Tags, TAG_COLUMNS)
+    return pd.DataFrame(columns=TAG_COLUMNS).astype({"decided": bool})
 
 
-def read_units(p: Any, params: TopicsParams) -> tuple[pd.DataFrame, int, pd.DataFrame]:
+def read_units(
+    p: Any, params: TopicsParams, sources_per_read: int = SOURCES_PER_READ
+) -> tuple[pd.DataFrame, int, pd.DataFrame]:
     """The units of the stage inputs, their number before the short ones were left out, and
-    the tags; the input tables are let go before anything is fitted."""
-    sentences, tokens, turns, tags = read_inputs(p)
-    units = build_units(
-        sentences, tokens, turns, params.unit, load_stop_words(), params.min_words
+    the tags. The sentences and tokens are read `sources_per_read` sources at a time (a range
+    of source names: the tables are in source order, so Parquet skips the other row groups),
+    and of the tokens only the columns and words `build_units` uses: the stage never holds
+    the corpus's tokens, only its units."""
+    turns = _read(p.turns, Turns, TURN_COLUMNS)
+    sources = np.sort(turns[Turns.source].unique())
+    words = [(Tokens.is_alpha, "==", True), (Tokens.is_placeholder, "==", False)]
+    stop_words = load_stop_words()
+    parts, n_sentences = [], 0
+    for start in range(0, len(sources), sources_per_read):
+        chunk = sources[start : start + sources_per_read]
+        in_chunk = [(Turns.source, ">=", chunk[0]), (Turns.source, "<=", chunk[-1])]
+        sentences = _read(p.sentences, Sentences, SENTENCE_COLUMNS, in_chunk)
+        tokens = _read(p.tokens, Tokens, TOKEN_COLUMNS, in_chunk + words)
+        chunk_turns = turns[turns[Turns.source].isin(chunk)]
+        parts.append(
+            build_units(sentences, tokens, chunk_turns, params.unit, stop_words, params.min_words)
+        )
+        n_sentences += len(sentences)
+        log.info("units of %d of %d sources built", start + len(chunk), len(sources))
+    units = (
+        pd.concat(parts, ignore_index=True).sort_values(UNIT_KEYS, kind="stable", ignore_index=True)
+        if parts
+        else build_units(*_no_rows(p), turns, params.unit, stop_words, params.min_words)
     )
-    return units, len(sentences) if params.unit == "sentence" else len(turns), tags
+    return units, n_sentences if params.unit == "sentence" else len(turns), _read_tags(p)
+
+
+def _no_rows(p: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The sentences and tokens tables without rows (a corpus without turns)."""
+    nothing = [(Turns.source, "==", "")]
+    return (
+        _read(p.sentences, Sentences, SENTENCE_COLUMNS, nothing),
+        _read(p.tokens, Tokens, TOKEN_COLUMNS, nothing),
+    )
 
 
 def fit_from_files(root: Path | None = None):

@@ -17,7 +17,7 @@ from pipeline import io  # noqa: E402
 from pipeline.codebook import parse_codebook  # noqa: E402
 from pipeline.lemmas import LemmaBackoff  # noqa: E402
 from pipeline.nlp import analyse  # noqa: E402
-from pipeline.schemas import Tags  # noqa: E402
+from pipeline.schemas import Sentences, Tags, Tokens, Turns, empty  # noqa: E402
 from pipeline.topics import (  # noqa: E402
     OUTLIER,
     Choice,
@@ -384,20 +384,42 @@ def test_choice_is_recorded(nlp, codebook):
     assert isinstance(Choice("kmeans", 2, "x"), Choice)
 
 
+def in_sources(n_sources: int, frames):
+    """Each table of `corpus` once per source b/sessie-0.txt ... (in source order)."""
+    return [
+        pd.concat(
+            [frame.assign(source=f"b/sessie-{k}.txt") for k in range(n_sources)],
+            ignore_index=True,
+        )
+        for frame in frames
+    ]
+
+
+@pytest.mark.parametrize("sources_per_read", [1, 2, 250])
 def test_the_stage_reads_only_the_words_and_columns_it_uses_and_gets_the_same_result(
-    nlp, codebook, tmp_path
+    sources_per_read, nlp, codebook, tmp_path
 ):
-    turns, tokens, sentences = corpus(30, nlp)
+    turns, tokens, sentences = in_sources(3, corpus(30, nlp))
     p = SimpleNamespace(**{name: tmp_path / f"{name}.parquet" for name in
                            ("turns", "tokens", "sentences", "tags")})
     for name, frame in (("turns", turns), ("tokens", tokens), ("sentences", sentences),
                         ("tags", no_tags())):
         io.write_parquet(frame, getattr(p, name))
-    units, n_all, tags = read_units(p, PARAMS)
+    units, n_all, tags = read_units(p, PARAMS, sources_per_read=sources_per_read)
     expected = build_units(sentences, tokens, turns, "sentence", load_stop_words(), 1)
     pd.testing.assert_frame_equal(units, expected)
-    assert n_all == len(sentences) and tags.empty
+    assert n_all == len(sentences) == 90 and tags.empty
     from_files = model_units(units, n_all, tags, codebook, PARAMS)[0]
     in_memory = run(sentences, tokens, turns, no_tags(), codebook, PARAMS)[0]
     for name, frame in in_memory.items():
         pd.testing.assert_frame_equal(from_files[name], frame)
+
+
+def test_a_corpus_without_turns_has_no_units(tmp_path):
+    p = SimpleNamespace(**{name: tmp_path / f"{name}.parquet" for name in
+                           ("turns", "tokens", "sentences", "tags")})
+    for name, model in (("turns", Turns), ("tokens", Tokens), ("sentences", Sentences)):
+        io.write_parquet(empty(model), getattr(p, name))
+    units, n_all, _ = read_units(p, PARAMS)
+    assert units.empty and n_all == 0
+    assert {"source", "turn", "sent", "text", "lemmas", "gemeente"} <= set(units.columns)
