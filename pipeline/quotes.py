@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from pipeline.aggregate import word_counts
 from pipeline.schemas import Evidence, Tags, Turns
 
 # The order in which candidate quotes are ranked: the model's score, then how much evidence.
@@ -55,7 +56,7 @@ def quote_candidates(
     out = out.merge(ev.reset_index(), on=keys, how="left")
     out["evidence_weight"] = out["evidence_weight"].fillna(0.0)
     out["cues"] = out["cues"].fillna("")
-    out["words"] = out[Turns.text].str.split().str.len().fillna(0).astype(int)
+    out["words"] = word_counts(out[Turns.text])
     order = [*STRENGTH, Tags.source, Tags.turn, Tags.theme]
     ascending = [False] * len(STRENGTH) + [True, True, True]
     return out.sort_values(order, ascending=ascending, ignore_index=True)

@@ -182,3 +182,12 @@ def test_a_new_codebook_theme_appears_without_code_changes() -> None:
     themes = (*THEMES, "nieuw-thema")
     prev = prevalence(_turns(), _tags(DECIDED), themes, GEMEENTEN)
     assert "nieuw-thema" in set(prev["theme"])
+
+
+def test_word_counts_count_as_str_split_does():
+    texts = pd.Series(
+        ["Wij  en zij.", "\tna\u00a0de\u2003vergadering\n", "", "   ", None, "één-twee drie"],
+        dtype=object,
+    )
+    expected = [len(t.split()) if t is not None else 0 for t in texts]
+    assert aggregate.word_counts(texts).tolist() == expected == [3, 3, 0, 0, 0, 2]
