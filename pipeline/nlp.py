@@ -81,8 +81,8 @@ def merge_placeholders(doc: Doc, text: str | None = None) -> Doc:
     again token by token (with the retokenizer skipped where nothing is merged, 1 s less per
     1,000 transcripts)."""
     found = PLACEHOLDER_RE.finditer(doc.text if text is None else text)
-    spans = [span for m in found if (span := doc.char_span(m.start(), m.end())) is not None]
-    spans = [span for span in spans if len(span) > 1]
+    spans = [doc.char_span(m.start(), m.end()) for m in found]
+    spans = [span for span in spans if span is not None and len(span) > 1]
     if spans:
         with doc.retokenize() as retokenizer:
             for span in spans:
@@ -130,15 +130,16 @@ def analyse(
     chunk_turns: int = 5000,
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     """Yield (tokens, sentences) tables chunk by chunk, so memory stays flat on large corpora."""
-    keys = zip(turns[Turns.source], turns[Turns.turn], turns[Turns.text], strict=True)
-    masked = ((mask_notes(text), (source, turn, text)) for source, turn, text in keys)
-    docs = nlp.pipe(masked, as_tuples=True, batch_size=batch_size, n_process=n_process)
+    texts = turns[Turns.text]
+    keys = zip(turns[Turns.source], turns[Turns.turn], texts, map(mask_notes, texts), strict=True)
+    pairs = ((masked, (source, turn, text, masked)) for source, turn, text, masked in keys)
+    docs = nlp.pipe(pairs, as_tuples=True, batch_size=batch_size, n_process=n_process)
     arrays: list[np.ndarray] = []
     turn_keys: list[tuple[str, int, str]] = []
     progress = tqdm(docs, total=len(turns), desc="nlp", unit="turn", disable=None, mininterval=2)
-    for n, (doc, (source, turn, text)) in enumerate(progress, 1):
-        # the doc's text is its turn's text with the notes masked (spaCy keeps every character)
-        arrays.append(merge_placeholders(doc, mask_notes(text)).to_array(list(TOKEN_ATTRS)))
+    for n, (doc, (source, turn, text, masked)) in enumerate(progress, 1):
+        # the doc's text is `masked` (spaCy keeps every character)
+        arrays.append(merge_placeholders(doc, masked).to_array(list(TOKEN_ATTRS)))
         turn_keys.append((source, int(turn), text))
         if n % chunk_turns == 0:
             yield _chunk_frames(arrays, turn_keys, nlp.vocab, backoff)
@@ -240,10 +241,11 @@ def _strings(hashes: np.ndarray, vocab: Vocab) -> np.ndarray:
     return _mapped(hashes, vocab.strings.__getitem__, object)
 
 
-def _frames(token_rows: list, sent_rows: list) -> tuple[pd.DataFrame, pd.DataFrame]:
-    tokens = pd.DataFrame(token_rows, columns=list(Tokens.to_schema().columns))
-    sentences = pd.DataFrame(sent_rows, columns=list(Sentences.to_schema().columns))
-    return _typed(tokens, sentences)
+def _no_rows() -> tuple[pa.Table, pa.Table]:
+    """Token and sentence tables without rows, in the Arrow types the chunks have."""
+    tokens = pd.DataFrame(columns=list(Tokens.to_schema().columns))
+    sentences = pd.DataFrame(columns=list(Sentences.to_schema().columns))
+    return tuple(pa.Table.from_pandas(t, preserve_index=False) for t in _typed(tokens, sentences))
 
 
 def _typed(tokens: pd.DataFrame, sentences: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -325,9 +327,8 @@ def analyse_sources(
         chunks = analyse(frame, nlp, backoff=backoff, batch_size=batch_size, n_process=n_process,
                          chunk_turns=len(frame) + 1)
         tokens, sentences = (pd.concat(parts, ignore_index=True) for parts in zip(*chunks))
-        tables = (tokens, sentences)
-        by_source = [dict(arrow_groups(t, "source")) for t in tables]
-        no_rows = [pa.Table.from_pandas(t.iloc[:0], preserve_index=False) for t in tables]
+        by_source = [dict(arrow_groups(t, "source")) for t in (tokens, sentences)]
+        no_rows = _no_rows()
         for i in batch:
             source = groups[i][0]
             entry = tuple(
@@ -361,7 +362,7 @@ def analyse_sources(
 
 def _concat(entries: list[tuple[pa.Table, pa.Table]]) -> tuple[pa.Table, pa.Table]:
     if not entries:
-        return tuple(pa.Table.from_pandas(frame, preserve_index=False) for frame in _frames([], []))
+        return _no_rows()
     tokens, sentences = zip(*entries, strict=True)
     # one chunk per column, as `pa.Table.from_pandas` of the whole chunk gives: the Parquet
     # bytes stay those of a table that never was in the cache
