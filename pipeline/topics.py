@@ -51,6 +51,7 @@ from pipeline.schemas import (
     TopicsOverTime,
     TopicsPerGemeente,
     Turns,
+    empty,
 )
 
 log = logging.getLogger("buurtlens.topics")
@@ -380,7 +381,8 @@ def fit(units: pd.DataFrame, params: TopicsParams, stop_words: frozenset[str]) -
     repeated rows (umap-learn issue #1277: same input and seed, a new layout in every run), and
     copies of one text, all at one point, would be a cluster of their own. They count fully in
     the topics' sizes and words."""
-    distinct = np.flatnonzero(~units["lemmas"].duplicated().to_numpy())
+    text_of, _ = pd.factorize(units["lemmas"])  # text ids in order of first appearance
+    distinct = np.unique(text_of, return_index=True)[1]  # the first unit of each text
     sampled = distinct[sample_positions(len(distinct), params.fit_sample, params.seed)]
     vectors, embedder = embed(units, sampled, params, stop_words)
     first, twin = distinct_rows(vectors[sampled])  # different texts with the same embedding
@@ -416,14 +418,15 @@ def fit(units: pd.DataFrame, params: TopicsParams, stop_words: frozenset[str]) -
             f"{choice.reason}; {how}, the others assigned to the fitted topics",
         )
         topics = assign_the_others(
-            model, units["lemmas"], vectors, sampled, topics[twin], params, stop_words
+            model, docs, text_of, vectors, sampled, topics[twin], params, stop_words
         )
     return TopicFit(model, units, vectors, topics, choice, fitted)
 
 
 def assign_the_others(
     model: Any,
-    lemmas: pd.Series,
+    docs: list[str],
+    text_of: np.ndarray,
     vectors: np.ndarray,
     sampled: np.ndarray,
     sampled_topics: np.ndarray,
@@ -433,13 +436,12 @@ def assign_the_others(
     """Topics of all units: a unit with the text of a sampled unit gets that unit's topic; the
     first unit of every other text gets one from `model.transform` (UMAP's transform +
     HDBSCAN's approximate_predict, or k-means' predict), batch by batch, and shares it with
-    the units of its text. Then the topic words and sizes are computed again over all units."""
-    text_of, _ = pd.factorize(lemmas)  # text ids in order of first appearance
+    the units of its text (`text_of`: the text id of each unit, numbered in order of first
+    appearance). Then the topic words and sizes are computed again over all units."""
     topic_of_text = np.full(text_of.max() + 1, OUTLIER - 1, dtype=np.int64)  # below any topic
     topic_of_text[text_of[sampled]] = sampled_topics
     first_unit = np.unique(text_of, return_index=True)[1]
     others = first_unit[topic_of_text < OUTLIER]
-    docs = lemmas.tolist()
     for start in range(0, len(others), TRANSFORM_BATCH):
         batch = others[start : start + TRANSFORM_BATCH]
         predicted = model.transform([docs[i] for i in batch], embeddings=vectors[batch])[0]
@@ -756,21 +758,12 @@ def read_units(
         )
         n_sentences += len(sentences)
         log.info("units of %d of %d sources built", start + len(chunk), len(sources))
-    units = (
-        pd.concat(parts, ignore_index=True).sort_values(UNIT_KEYS, kind="stable", ignore_index=True)
-        if parts
-        else build_units(*_no_rows(p), turns, params.unit, stop_words, params.min_words)
-    )
+    if not parts:  # a corpus without turns
+        no_rows = (empty(Sentences)[SENTENCE_COLUMNS], empty(Tokens)[TOKEN_COLUMNS])
+        parts.append(build_units(*no_rows, turns, params.unit, stop_words, params.min_words))
+    units = pd.concat(parts, ignore_index=True)
+    units = units.sort_values(UNIT_KEYS, kind="stable", ignore_index=True)
     return units, n_sentences if params.unit == "sentence" else len(turns), _read_tags(p)
-
-
-def _no_rows(p: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The sentences and tokens tables without rows (a corpus without turns)."""
-    nothing = [(Turns.source, "==", "")]
-    return (
-        _read(p.sentences, Sentences, SENTENCE_COLUMNS, nothing),
-        _read(p.tokens, Tokens, TOKEN_COLUMNS, nothing),
-    )
 
 
 def fit_from_files(root: Path | None = None):
