@@ -23,11 +23,10 @@ log = logging.getLogger("buurtlens.coded")
 def read_coded(
     turns_path: Path, tokens_path: Path, sources: list[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The rows of `sources` from the turns and tokens tables, read with a filter on the source
-    column (the other sessions' rows are never built as DataFrames)."""
-    only = [("source", "in", sources or [""])]
-    turns = Turns.validate(pd.read_parquet(turns_path, filters=only))
-    tokens = Tokens.validate(pd.read_parquet(tokens_path, filters=only))
+    """The rows of `sources` from the turns and tokens tables, reading only the row groups that
+    hold them (the other sessions' rows are never built as DataFrames)."""
+    turns = Turns.validate(io.read_sources(turns_path, sources, Turns.source))
+    tokens = Tokens.validate(io.read_sources(tokens_path, sources, Tokens.source))
     return turns.reset_index(drop=True), tokens.reset_index(drop=True)
 
 

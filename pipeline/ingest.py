@@ -41,6 +41,9 @@ log = logging.getLogger("buurtlens.ingest")
 # Files per task of a read worker: fewer, larger tasks cost less to hand out than 4 (measured),
 # while a corpus of a hundred files still spreads over the workers.
 READ_CHUNK = 16
+# Turns per row group of the turns table (about 150 transcripts): a stage that reads it a range
+# of sources at a time (`io.read_by_source`) then decodes only that range's groups.
+TURNS_PER_ROW_GROUP = 10_000
 
 # The modules and resources whose code decides a file's result (part of the cache salt).
 INGEST_CODE = (
@@ -427,7 +430,7 @@ def run(p: Paths, cfg: IngestParams) -> dict[str, Any]:
             f"ingest: {totals['rejected']} file(s) rejected and strict mode is on; "
             f"see {p.ingest_report}"
         )
-    io.write_parquet(turns, p.turns)
+    io.write_parquet(turns, p.turns, row_group_size=TURNS_PER_ROW_GROUP)
     return report
 
 

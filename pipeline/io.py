@@ -1,17 +1,20 @@
-"""Atomic writes: a crashed run never leaves a half-written file that a later stage would accept."""
+"""Atomic writes (a crashed run never leaves a half-written file that a later stage would
+accept), and reading a table written source by source one range of sources at a time."""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from bisect import bisect_left
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 
@@ -48,8 +51,23 @@ def _write_with(path: Path, write: Callable[[Path], Any], durable: bool = True) 
         write(tmp)
 
 
-def write_parquet(df: pd.DataFrame, path: Path) -> None:
-    _write_with(path, lambda tmp: df.to_parquet(tmp, index=False))
+def write_parquet(df: pd.DataFrame, path: Path, row_group_size: int | None = None) -> None:
+    _write_with(path, lambda tmp: df.to_parquet(tmp, index=False, row_group_size=row_group_size))
+
+
+# Sources per read of a table read range by range: about 16,000 turns or 600,000 tokens at
+# 2,000 words per transcript.
+SOURCES_PER_READ = 250
+
+
+def source_ranges(path: Path, per_read: int, column: str = "source") -> list[list[tuple]]:
+    """Parquet filters that read the table at `path` `per_read` values of `column` at a time,
+    each value whole, in sorted order: together they read every row once. In a table written in
+    that order with several row groups, a range's read skips the other groups."""
+    values = pq.read_table(path, columns=[column]).column(column).unique().to_pylist()
+    values.sort()  # code point order is UTF-8 byte order, the order Parquet compares in
+    chunks = [values[start : start + per_read] for start in range(0, len(values), per_read)]
+    return [[(column, ">=", chunk[0]), (column, "<=", chunk[-1])] for chunk in chunks]
 
 
 @contextmanager
@@ -89,3 +107,33 @@ def write_text(text: str, path: Path) -> None:
 
 def write_json(obj: Any, path: Path) -> None:
     write_text(json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=False) + "\n", path)
+
+
+def read_by_source(
+    path: Path, per_read: int = SOURCES_PER_READ, column: str = "source"
+) -> Iterator[pd.DataFrame]:
+    """The table at `path` in parts of `per_read` whole sources, in source order
+    (`source_ranges`)."""
+    for in_range in source_ranges(path, per_read, column):
+        yield pd.read_parquet(path, filters=in_range)
+
+
+def read_sources(path: Path, sources: Collection[str], column: str = "source") -> pd.DataFrame:
+    """The rows of the table at `path` whose `column` is one of `sources`, in file order,
+    decoding only the row groups whose statistics can hold one of them. (Parquet's own "in"
+    filter decodes every group: 3.4 s for one source of the 12 M-row tokens table of 5,000
+    transcripts, against 0.2 s for a range.)"""
+    wanted = sorted(set(sources))
+    parquet = pq.ParquetFile(path)
+    at = parquet.schema_arrow.get_field_index(column)
+    groups = []
+    for group in range(parquet.metadata.num_row_groups):
+        stats = parquet.metadata.row_group(group).column(at).statistics
+        if stats is None or not stats.has_min_max:  # no statistics: it may hold any source
+            groups.append(group)
+            continue
+        first = bisect_left(wanted, stats.min)
+        if first < len(wanted) and wanted[first] <= stats.max:
+            groups.append(group)
+    table = parquet.read_row_groups(groups)
+    return table.filter(pc.is_in(table[column], pa.array(wanted, pa.string()))).to_pandas()

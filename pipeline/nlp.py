@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import spacy
 from spacy import parts_of_speech
 from spacy.attrs import (
@@ -298,7 +299,7 @@ def cache_salt(cfg: NlpParams) -> str:
 
 
 def analyse_sources(
-    turns: pd.DataFrame,
+    turn_ranges: Iterable[pd.DataFrame],
     load: Callable[[], tuple[Language, LemmaBackoff | None]],
     cache: SourceCache,
     *,
@@ -307,56 +308,65 @@ def analyse_sources(
     batch_turns: int = 5000,
     rows_per_chunk: int = 200_000,
 ) -> Iterator[tuple[pa.Table, pa.Table]]:
-    """Like `analyse`, but a source whose turns have a `cache` entry is not analysed again, and
-    the pipeline and lemma back-off are loaded (`load`) only when some source is not.
+    """Like `analyse` over `turn_ranges` (tables of whole sources, in order: the stage reads one
+    range of sources at a time and never holds the corpus's turns), but a source whose turns
+    have a `cache` entry is not analysed again, and the pipeline and lemma back-off are loaded
+    (`load`) only when some source is not.
 
     Entries and chunks are Arrow tables, as `write_tables` writes them: a reused source never
     passes through pandas (unpickling and concatenating a thousand pandas tables cost a second).
 
-    The sources without an entry are analysed first, in batches of about `batch_turns` turns, and
-    stored; then every source's tables are yielded in turn order, about `rows_per_chunk` tokens
-    at a time, so memory stays flat and the output does not depend on what was reused.
+    The sources of a range without an entry are analysed first, in batches of about
+    `batch_turns` turns, and stored; then the range's tables are yielded in turn order, about
+    `rows_per_chunk` tokens at a time (across ranges), so memory stays flat and the output does
+    not depend on what was reused.
     """
-    groups = digested_groups(turns, Turns.source, [Turns.turn, Turns.text])
-    keys = [cache.key(source, digest) for source, _, digest in groups]
     pipeline = functools.cache(load)  # at the first source to analyse, if any
 
-    def analysed(batch: list[int]) -> None:
+    def analysed(groups: list[tuple[str, pd.DataFrame, str]], keys: list[str]) -> None:
         nlp, backoff = pipeline()
-        frame = pd.concat([groups[i][1] for i in batch], ignore_index=True)
+        frame = pd.concat([rows for _, rows, _ in groups], ignore_index=True)
         chunks = analyse(frame, nlp, backoff=backoff, batch_size=batch_size, n_process=n_process,
                          chunk_turns=len(frame) + 1)
         tokens, sentences = (pd.concat(parts, ignore_index=True) for parts in zip(*chunks))
         by_source = [dict(arrow_groups(t, "source")) for t in (tokens, sentences)]
         no_rows = _no_rows()
-        for i in batch:
-            source = groups[i][0]
+        for (source, _, _), key in zip(groups, keys, strict=True):
             entry = tuple(
                 found.get(source, none) for found, none in zip(by_source, no_rows, strict=True)
             )
-            cache.put(keys[i], entry)
-
-    batch: list[int] = []
-    todo = [i for i, key in enumerate(keys) if not cache.has(key)]
-    for i in tqdm(todo, desc="nlp", unit="file", disable=None, mininterval=2):
-        batch.append(i)
-        if sum(len(groups[k][1]) for k in batch) >= batch_turns:
-            analysed(batch)
-            batch = []
-    if batch:
-        analysed(batch)
+            cache.put(key, entry)
 
     buffered: list[tuple[pa.Table, pa.Table]] = []
-    for i, key in enumerate(keys):
-        entry = cache.get(key)
-        if entry is None:  # an entry that could not be read back: analyse it again
-            analysed([i])
+    sources = 0
+    progress = tqdm(desc="nlp", unit="file", disable=None, mininterval=2)
+    for turns in turn_ranges:
+        groups = digested_groups(turns, Turns.source, [Turns.turn, Turns.text])
+        keys = [cache.key(source, digest) for source, _, digest in groups]
+        todo = [i for i, key in enumerate(keys) if not cache.has(key)]
+        batch: list[int] = []
+        for i in todo:
+            batch.append(i)
+            if sum(len(groups[k][1]) for k in batch) >= batch_turns:
+                analysed([groups[k] for k in batch], [keys[k] for k in batch])
+                progress.update(len(batch))
+                batch = []
+        if batch:
+            analysed([groups[k] for k in batch], [keys[k] for k in batch])
+            progress.update(len(batch))
+
+        for i, key in enumerate(keys):
             entry = cache.get(key)
-        buffered.append(entry)
-        if sum(tokens.num_rows for tokens, _ in buffered) >= rows_per_chunk:
-            yield _concat(buffered)
-            buffered = []
-    if buffered or not keys:
+            if entry is None:  # an entry that could not be read back: analyse it again
+                analysed([groups[i]], [key])
+                entry = cache.get(key)
+            buffered.append(entry)
+            if sum(tokens.num_rows for tokens, _ in buffered) >= rows_per_chunk:
+                yield _concat(buffered)
+                buffered = []
+        sources += len(keys)
+    progress.close()
+    if buffered or not sources:
         yield _concat(buffered)
 
 
@@ -395,7 +405,6 @@ def main() -> None:
     params = read_params()
     p = paths(params)
     cfg = section(NlpParams, params.get("nlp"))
-    turns = Turns.validate(pd.read_parquet(p.turns))
     cache = SourceCache(p.cache / "nlp", cache_salt(cfg))
 
     @functools.cache
@@ -409,7 +418,7 @@ def main() -> None:
         return nlp, info, backoff
 
     chunks = analyse_sources(
-        turns,
+        map(Turns.validate, io.read_by_source(p.turns)),
         lambda: (loaded()[0], loaded()[2]),
         cache,
         batch_size=cfg.batch_size,
@@ -418,13 +427,13 @@ def main() -> None:
     n_tokens, n_sents = write_tables(chunks, p.tokens, p.sentences)
     info = pipeline_info(cache, lambda: loaded()[1])
     log.info("cache: %s; %d old entries removed", cache.summary(), cache.prune())
-    counts = {"turns": len(turns), "tokens": n_tokens, "sentences": n_sents}
+    counts = {"turns": pq.read_metadata(p.turns).num_rows, "tokens": n_tokens, "sentences": n_sents}
     # what every source's tokens depend on besides its turns: `tag` keys its cache on it
     meta = {**asdict(info), **counts, "tokens_salt": cache.salt}
     io.write_json(meta, p.nlp_meta)
     log.info(
         "%d turns -> %d tokens, %d sentences with %s%s",
-        len(turns),
+        counts["turns"],
         n_tokens,
         n_sents,
         info.model,

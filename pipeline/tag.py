@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from scipy import sparse
 
 from pipeline import cache, io, schemas
@@ -469,51 +470,47 @@ def joined_by_source(
 
 
 def stage_sources(
-    turns: pd.DataFrame,
+    turns_path: Path,
     tokens_path: Path,
     tokens_salt: str,
     store: cache.SourceCache,
     *,
     trust_store: bool = True,
-    sources_per_read: int = 200,
+    sources_per_read: int = io.SOURCES_PER_READ,
 ) -> Iterator[Source]:
-    """(source, turns, tokens, digest) per source of `turns`, for `tagged_sources` in the
-    stage, the sources to tag first (`tagged_sources` hands them out in source order).
+    """(source, turns, tokens, digest) per source of the turns table, for `tagged_sources` in
+    the stage. The turns are read `sources_per_read` sources at a time (`io.read_by_source`), so
+    the stage never holds the corpus's turns, only one range and the batches being tagged.
 
     A source's tokens are a function of its turns and of what the nlp run that made them depends
     on besides (its cache salt, `tokens_salt`), so the digest stands for both without reading a
-    token. Only the sources without a `store` entry (all, with `trust_store=False`) get their
-    tokens, read `sources_per_read` sources at a time with a filter on the source column (the
-    table is in source order: the other row groups are skipped); the others come with None.
+    token. Only the sources of a range without a `store` entry (all, with `trust_store=False`)
+    get their tokens, in one read of the row groups that hold them (`io.read_sources`); the
+    others come with None.
     """
-    groups = [
-        (source, rows, cache.digest(turns_digest, tokens_salt))
-        for source, rows, turns_digest in cache.digested_groups(turns, Turns.source)
-    ]
-    missing = [s for s, _, d in groups if not (trust_store and store.has(store.key(s, d)))]
-    # the sources to tag first: the workers tag them while the others' entries are read
-    read, to_read = _tokens_of(tokens_path, missing, sources_per_read), set(missing)
-    for source, rows, digest in groups:
-        if source in to_read:
-            yield source, rows, next(read), digest
-    for source, rows, digest in groups:
-        if source not in to_read:
-            yield source, rows, None, digest
-
-
-def _tokens_of(path: Path, sources: list[str], per_read: int) -> Iterator[pd.DataFrame]:
-    """The tokens of each of `sources`, in that order (a source without tokens: none)."""
     no_tokens = schemas.empty(Tokens)
-    for start in range(0, len(sources), per_read):
-        chunk = sources[start : start + per_read]
-        frame = Tokens.validate(pd.read_parquet(path, filters=[(Tokens.source, "in", chunk)]))
-        found = dict(cache.contiguous_groups(frame, Tokens.source))
-        for source in chunk:
-            yield found[source].reset_index(drop=True) if source in found else no_tokens
+    for turns in map(Turns.validate, io.read_by_source(turns_path, sources_per_read)):
+        groups = [
+            (source, rows, cache.digest(turns_digest, tokens_salt))
+            for source, rows, turns_digest in cache.digested_groups(turns, Turns.source)
+        ]
+        missing = [s for s, _, d in groups if not (trust_store and store.has(store.key(s, d)))]
+        tokens = {}
+        if missing:
+            read = Tokens.validate(io.read_sources(tokens_path, missing, Tokens.source))
+            tokens = dict(cache.contiguous_groups(read, Tokens.source))
+        to_read = set(missing)
+        for source, rows, digest in groups:
+            if source not in to_read:
+                yield source, rows, None, digest
+            elif source in tokens:
+                yield source, rows, tokens[source].reset_index(drop=True), digest
+            else:
+                yield source, rows, no_tokens, digest
 
 
 def tag_tables(
-    turns: pd.DataFrame,
+    turns_path: Path,
     tokens_path: Path,
     tokens_salt: str,
     codebook: Codebook,
@@ -523,15 +520,16 @@ def tag_tables(
     consume: Callable[[Iterator[Tagged]], T] = tables,
 ) -> T:
     """What `consume` (default: `tables`) makes of the `tagged_sources` of the stage's tables,
-    reading tokens only where the cache has no entry (`stage_sources`); when an entry turns out
-    unreadable, again with every source's tokens (the entries computed meanwhile are kept;
-    `write_tables` leaves no file behind from the first attempt)."""
+    reading the turns a range of sources at a time and tokens only where the cache has no entry
+    (`stage_sources`); when an entry turns out unreadable, again with every source's tokens (the
+    entries computed meanwhile are kept; `write_tables` leaves no file behind from the first
+    attempt)."""
     try:
-        sources = stage_sources(turns, tokens_path, tokens_salt, store)
+        sources = stage_sources(turns_path, tokens_path, tokens_salt, store)
         return consume(tagged_sources(sources, codebook, model, params, store))
     except TokensNotRead as lost:
         log.warning("cache entry of %s unreadable: reading every source's tokens", lost)
-        sources = stage_sources(turns, tokens_path, tokens_salt, store, trust_store=False)
+        sources = stage_sources(turns_path, tokens_path, tokens_salt, store, trust_store=False)
         return consume(tagged_sources(sources, codebook, model, params, store))
 
 
@@ -613,18 +611,17 @@ def main() -> None:
     p = paths(params)
     cfg = section(TagParams, params.get("tag"))
     codebook = load_codebook(p.codebook)
-    turns = Turns.validate(pd.read_parquet(p.turns))
     model = load_model(p.model)
     tokens_salt = json.loads(p.nlp_meta.read_text(encoding="utf-8"))["tokens_salt"]
     store = cache.SourceCache(p.cache / "tag", cache_salt(model, codebook, cfg))
     write = functools.partial(write_tables, tags_path=p.tags, evidence_path=p.evidence)
     counts, evidence_rows = tag_tables(
-        turns, p.tokens, tokens_salt, codebook, model, cfg, store, consume=write
+        p.turns, p.tokens, tokens_salt, codebook, model, cfg, store, consume=write
     )
     log.info("cache: %s; %d old entries removed", store.summary(), store.prune())
     log.info(
         "%d turns tagged; decided per theme: %s; %d evidence rows",
-        len(turns), counts, evidence_rows,
+        pq.read_metadata(p.turns).num_rows, counts, evidence_rows,
     )
 
 

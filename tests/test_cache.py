@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -164,7 +165,8 @@ def test_ingest_redoes_a_file_that_mentions_a_new_participant(tmp_path, ingest_s
 # --------------------------------------------------------------------------- nlp
 
 
-def test_nlp_with_cache_equals_without_and_redoes_only_changes(tmp_path, fallback_nlp):
+@pytest.mark.parametrize("per_source", [False, True], ids=["one range", "a range per source"])
+def test_nlp_with_cache_equals_without_and_redoes_only_changes(tmp_path, fallback_nlp, per_source):
     pipe, _ = fallback_nlp
     backoff = LemmaBackoff()
     turns = pd.concat(
@@ -186,7 +188,11 @@ def test_nlp_with_cache_equals_without_and_redoes_only_changes(tmp_path, fallbac
 
     def run(frame):
         store = SourceCache(tmp_path / "cache", "salt")
-        chunks = list(nlp.analyse_sources(frame, load, store, rows_per_chunk=4))
+        if per_source:  # the stage reads a range of sources at a time
+            ranges = [rows for _, rows in cache.contiguous_groups(frame, Turns.source)]
+        else:
+            ranges = [frame]
+        chunks = list(nlp.analyse_sources(ranges, load, store, rows_per_chunk=4))
         tables = [pd.concat([part.to_pandas() for part in parts], ignore_index=True)
                   for parts in zip(*chunks, strict=True)]
         return tables, store
@@ -253,35 +259,64 @@ def test_tag_sources_equals_tag_corpus_and_reuses(tmp_path, tagged_inputs):
     assert len(first.stored) == 2 and not second.stored
 
 
+def written(tmp_path: Path, turns: pd.DataFrame, tokens: pd.DataFrame) -> tuple[Path, Path]:
+    """The turns and tokens as the stage reads them: Parquet files, turns in row groups of 2."""
+    turns_path, tokens_path = tmp_path / "turns.parquet", tmp_path / "tokens.parquet"
+    turns.to_parquet(turns_path, index=False, row_group_size=2)
+    tokens.to_parquet(tokens_path, index=False)
+    return turns_path, tokens_path
+
+
 def test_stage_sources_read_tokens_only_for_sources_without_an_entry(tmp_path, tagged_inputs):
     turns, tokens, codebook, model, _ = tagged_inputs
     cfg = section(TagParams, read_params().get("tag"))
-    path = tmp_path / "tokens.parquet"
-    tokens.to_parquet(path, index=False)
+    turns_path, path = written(tmp_path, turns, tokens)
     store = SourceCache(tmp_path / "cache", "salt")
-    cold = list(tag.stage_sources(turns, path, "nlp salt", store, sources_per_read=1))
+    cold = list(tag.stage_sources(turns_path, path, "nlp salt", store, sources_per_read=1))
     assert [s for s, *_ in cold] == ["a.txt", "b.txt"]
     pd.testing.assert_frame_equal(pd.concat([t for _, _, t, _ in cold], ignore_index=True), tokens)
     tag.tag_sources(cold, codebook, model, cfg, store)
     path.unlink()  # every source has an entry now: the token table is not even opened
-    warm = list(tag.stage_sources(turns, path, "nlp salt", SourceCache(tmp_path / "cache", "salt")))
+    warm = list(
+        tag.stage_sources(turns_path, path, "nlp salt", SourceCache(tmp_path / "cache", "salt"))
+    )
     assert [t for _, _, t, _ in warm] == [None, None]
     assert [d for *_, d in warm] == [d for *_, d in cold]
-    other_nlp = tag.stage_sources(turns, path, "other nlp salt", store)  # other tokens: read
+    other_nlp = tag.stage_sources(turns_path, path, "other nlp salt", store)  # other tokens: read
     with pytest.raises(FileNotFoundError):
         list(other_nlp)
+
+
+@pytest.mark.parametrize("sources_per_read", [1, 2, 250])
+def test_stage_sources_read_each_source_whole_once_in_any_range_size(
+    tmp_path, tagged_inputs, sources_per_read
+):
+    """The stage reads the turns a range of sources at a time: every source comes once, with
+    all its turns and tokens, whatever the range size and the row groups."""
+    turns, tokens, *_ = tagged_inputs
+    turns_path, tokens_path = written(tmp_path, turns, tokens)
+    store = SourceCache(None)
+    sources = list(
+        tag.stage_sources(turns_path, tokens_path, "salt", store, sources_per_read=sources_per_read)
+    )
+    expected = list(tag.joined_by_source(turns, cache.digested_groups(tokens, "source")))
+    assert [s for s, *_ in sources] == [s for s, *_ in expected] == ["a.txt", "b.txt"]
+    for (_, rows, tokens_of, _), (_, rows_expected, tokens_expected, _) in zip(
+        sources, expected, strict=True
+    ):
+        for got, want in ((rows, rows_expected), (tokens_of, tokens_expected)):
+            pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True))
 
 
 def test_tag_tables_equal_tag_corpus_and_survive_an_unreadable_entry(tmp_path, tagged_inputs):
     turns, tokens, codebook, model, _ = tagged_inputs
     cfg = section(TagParams, read_params().get("tag"))
-    path = tmp_path / "tokens.parquet"
-    tokens.to_parquet(path, index=False)
+    turns_path, path = written(tmp_path, turns, tokens)
     plain = tag.tag_corpus(turns, tokens, codebook, model, cfg)
 
     def run():
         store = SourceCache(tmp_path / "cache", "salt")
-        return tag.tag_tables(turns, path, "nlp salt", codebook, model, cfg, store), store
+        return tag.tag_tables(turns_path, path, "nlp salt", codebook, model, cfg, store), store
 
     (cold, first), (warm, second) = run(), run()
     for entry in (tmp_path / "cache").rglob("*.pkl"):
@@ -298,12 +333,11 @@ def test_tag_tables_written_survive_an_unreadable_entry_met_while_writing(tmp_pa
     file from that attempt, and the files of the next hold the tables."""
     turns, tokens, codebook, model, _ = tagged_inputs
     cfg = section(TagParams, read_params().get("tag"))
-    path = tmp_path / "tokens.parquet"
-    tokens.to_parquet(path, index=False)
+    turns_path, path = written(tmp_path, turns, tokens)
     plain = tag.tag_corpus(turns, tokens, codebook, model, cfg)
     store = SourceCache(tmp_path / "c")
-    tag.tag_tables(turns, path, "nlp salt", codebook, model, cfg, store)
-    digests = {s: d for s, _, _, d in tag.stage_sources(turns, path, "nlp salt", store)}
+    tag.tag_tables(turns_path, path, "nlp salt", codebook, model, cfg, store)
+    digests = {s: d for s, _, _, d in tag.stage_sources(turns_path, path, "nlp salt", store)}
     last = store.key("b.txt", digests["b.txt"])
     # b.txt sorts last: its entry is read back once the files are open
     next((tmp_path / "c").rglob(f"{last}.pkl")).write_bytes(b"cut off")
@@ -316,19 +350,19 @@ def test_tag_tables_written_survive_an_unreadable_entry_met_while_writing(tmp_pa
 
     store = SourceCache(tmp_path / "c")
     _, evidence_rows = tag.tag_tables(
-        turns, path, "nlp salt", codebook, model, cfg, store, consume=write
+        turns_path, path, "nlp salt", codebook, model, cfg, store, consume=write
     )
     assert len(attempts) == 2 and len(store.stored) == 1
     for frame, file in zip(plain, out, strict=True):
         pd.testing.assert_frame_equal(pd.read_parquet(file), frame)
     assert evidence_rows == len(plain[1])
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "c", "evidence.parquet", "tags.parquet", "tokens.parquet"
+        "c", "evidence.parquet", "tags.parquet", "tokens.parquet", "turns.parquet"
     ]
 
 
 def test_tag_sources_give_the_same_tables_in_any_source_order(tagged_inputs):
-    """`stage_sources` hands over the sources to tag first: the order must change nothing."""
+    """The sources come in whatever order they are read: the order must change nothing."""
     turns, tokens, codebook, model, _ = tagged_inputs
     cfg = section(TagParams, read_params().get("tag"))
     sources = list(tag.joined_by_source(turns, cache.digested_groups(tokens, "source")))
@@ -396,7 +430,7 @@ def test_nlp_entries_hold_only_their_own_rows(tmp_path, fallback_nlp):
     turns = pd.concat([make_turns(texts, source=f"{k}.txt") for k in range(20)],
                       ignore_index=True)
     store = SourceCache(tmp_path, "salt")
-    chunks = list(nlp.analyse_sources(turns, lambda: (pipe, LemmaBackoff()), store))
+    chunks = list(nlp.analyse_sources([turns], lambda: (pipe, LemmaBackoff()), store))
     whole = sum(len(pickle.dumps(table)) for chunk in chunks for table in chunk)
     sizes = [p.stat().st_size for p in tmp_path.rglob("*.pkl")]
     assert len(sizes) == 20 and max(sizes) < whole / 10

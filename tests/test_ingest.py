@@ -13,6 +13,7 @@ from pathlib import Path
 
 import docx
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from pipeline import ingest, pseudonymise
@@ -466,3 +467,18 @@ def test_a_second_run_with_every_file_cached_does_not_load_deduce(
     monkeypatch.setattr(pseudonymise, "load_deidentifier", lambda: loads.append(1))
     again = ingest.run(paths_writing_to(repo_paths, corpus, out), cfg)
     assert again == report and not loads
+
+
+def test_turns_are_written_in_row_groups_of_whole_runs_of_rows(
+    tmp_path, run_outputs, corpus, repo_paths, cfg, deidentifier, monkeypatch
+):
+    """Row groups let a later stage read a range of sources without decoding the whole table;
+    the rows are those of a run with one group."""
+    _, out = run_outputs
+    monkeypatch.setattr(pseudonymise, "load_deidentifier", lambda: deidentifier)
+    monkeypatch.setattr(ingest, "TURNS_PER_ROW_GROUP", 4)
+    p = paths_writing_to(repo_paths, corpus, tmp_path)
+    ingest.run(p, cfg)
+    grouped = pq.ParquetFile(p.turns).metadata
+    assert grouped.num_row_groups == -(-grouped.num_rows // 4) > 1
+    pd.testing.assert_frame_equal(pd.read_parquet(p.turns), pd.read_parquet(out / "turns.parquet"))
