@@ -121,8 +121,8 @@ def read_by_source(
 def read_sources(path: Path, sources: Collection[str], column: str = "source") -> pd.DataFrame:
     """The rows of the table at `path` whose `column` is one of `sources`, in file order,
     decoding only the row groups whose statistics can hold one of them. (Parquet's own "in"
-    filter decodes every group: 3.4 s for one source of the 12 M-row tokens table of 5,000
-    transcripts, against 0.2 s for a range.)"""
+    filter of many values decodes every group: 2.3-3.4 s to pick 250 consecutive sources from
+    the 12 M-row tokens table of 5,000 transcripts, against 0.14 s here.)"""
     wanted = sorted(set(sources))
     parquet = pq.ParquetFile(path)
     at = parquet.schema_arrow.get_field_index(column)
