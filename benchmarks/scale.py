@@ -210,7 +210,7 @@ def floor_figures(output: str) -> dict[str, float]:
     return {k: float(v) for k, v in (kv.split("=") for kv in line.split()[1:])}
 
 
-def bench_size(n: int, pool: Pool, work: Path, seed: int) -> dict:
+def bench_size(n: int, pool: Pool, work: Path, seed: int, keep: bool = False) -> dict:
     env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("VIRTUAL_ENV", None)
     repo = work / f"repo-{n}"
@@ -250,7 +250,8 @@ def bench_size(n: int, pool: Pool, work: Path, seed: int) -> dict:
         print(f"[{n}] dvc repro tag (+1 transcript) {d.seconds:.1f}s {d.max_rss_mb:.0f} MB",
               flush=True)
     row["update"] = sorted(updates, key=lambda r: r.seconds)[len(updates) // 2]
-    shutil.rmtree(repo, ignore_errors=True)
+    if not keep:  # with --keep the copy stays, to measure its stages again
+        shutil.rmtree(repo, ignore_errors=True)
     return row
 
 
@@ -322,7 +323,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
-    parser.add_argument("--keep", type=Path, help="work folder to use and keep (default: temp)")
+    parser.add_argument(
+        "--keep", type=Path, help="work folder to use and keep, with its repository copies"
+    )
     parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)  # child mode
     args = parser.parse_args()
     if args.floor:
@@ -335,7 +338,7 @@ def main() -> None:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         for n in args.sizes:
-            rows.append(bench_size(n, pool, work, args.seed))
+            rows.append(bench_size(n, pool, work, args.seed, keep=args.keep is not None))
     text = f"Machine: {machine()}\n\n{table(rows)}\n"
     print("\n" + text)
     if args.markdown:
