@@ -87,27 +87,43 @@ def selections(
     if unit not in UNITS:
         raise ValueError(f"export.unit must be one of {UNITS}, not {unit!r}")
     decided = tags[tags[Tags.decided] & tags[Tags.source].isin(sources)]
-    by_turn = decided.groupby([Tags.source, Tags.turn])
+    # plain dicts, not a pandas lookup per turn: that cost a minute at 5,000 transcripts
+    placed = {
+        (name, turn): (start, end)
+        for name, rendered in sources.items()
+        for turn, start, end in zip(
+            rendered.turns["turn"].tolist(),
+            rendered.turns["text_start"].tolist(),
+            rendered.turns["text_end"].tolist(),
+        )
+    }
+    scores_of: dict[tuple[str, int], dict[str, float]] = {}
+    for source, turn, theme, score in zip(
+        decided[Tags.source].tolist(),
+        decided[Tags.turn].tolist(),
+        decided[Tags.theme].tolist(),
+        decided[Tags.score].tolist(),
+    ):
+        scores_of.setdefault((source, int(turn)), {})[theme] = score
     spans: dict[tuple[str, int, int, int], dict[str, str]] = {}
     ev_by_turn = (
         {key: group for key, group in evidence.groupby([Evidence.source, Evidence.turn])}
         if unit == "evidence"
         else {}
     )
-    for (source, turn), group in by_turn:
-        placed = sources[source].turns.set_index("turn").loc[int(turn)]
-        offset, length = int(placed["text_start"]), int(placed["text_end"] - placed["text_start"])
-        scores = dict(zip(group[Tags.theme], group[Tags.score]))
+    for (source, turn), scores in scores_of.items():
+        offset, end = placed[source, turn]
+        length = end - offset
         ev = ev_by_turn.get((source, turn))
         covered: set[str] = set()
         if ev is not None:
             for row in ev[ev[Evidence.theme].isin(scores)].itertuples(index=False):
-                key = (source, int(turn), offset + int(row.start), offset + int(row.end))
+                key = (source, turn, offset + int(row.start), offset + int(row.end))
                 spans.setdefault(key, {})[row.theme] = f"{row.kind}: {row.cue}"
                 covered.add(row.theme)
         for theme, score in scores.items():
             if theme not in covered and length > 0:
-                key = (source, int(turn), offset, offset + length)
+                key = (source, turn, offset, offset + length)
                 spans.setdefault(key, {})[theme] = f"score {score:.2f}"
     return [
         Selection(source, turn, start, end, tuple(sorted(notes)), _note(notes))
@@ -197,6 +213,9 @@ def project_document(
         _text(variable, "Description", f"buurtlens: {name}, {scope}")
 
     selection_guid = {s: guid("selection", s.source, s.turn, s.start, s.end) for s in coded}
+    coded_in: dict[str, list[Selection]] = {}  # per source, in `coded` order
+    for s in coded:
+        coded_in.setdefault(s.source, []).append(s)
     cases = _sub(root, "Cases")
     speakers = turns.groupby([Turns.source, Turns.speaker, Turns.role], sort=True)
     for (source, speaker, role), group in speakers:
@@ -210,8 +229,8 @@ def project_document(
         _variable_value(case, "rol", "Text", role)
         _sub(case, "SourceRef", targetGUID=guid("source", source))
         own = set(group[Turns.turn].astype(int))
-        for s in coded:
-            if s.source == source and s.turn in own:
+        for s in coded_in.get(source, ()):
+            if s.turn in own:
                 _sub(case, "SelectionRef", targetGUID=selection_guid[s])
 
     sources_el = _sub(root, "Sources")
@@ -233,7 +252,7 @@ def project_document(
             f"{SOURCE_MARKER}{source}\n{row[Turns.sessie]} ({row[Turns.gemeente]}, "
             f"{row[Turns.datum]}); pseudoniemen, automatisch gecodeerd door buurtlens",
         )
-        for s in (c for c in coded if c.source == source):
+        for s in coded_in.get(source, ()):
             selection = _sub(
                 element,
                 "PlainTextSelection",

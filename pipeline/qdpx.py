@@ -77,16 +77,16 @@ def render_source(turns: pd.DataFrame) -> SourceText:
     parts: list[str] = []
     rows: list[tuple[int, int, int, int, int]] = []
     at = 0
-    for row in ordered.itertuples(index=False):
+    fields = [Turns.turn, Turns.timestamp, Turns.speaker, Turns.role, Turns.text]
+    for turn, timestamp, speaker, role, text in zip(*(ordered[f].tolist() for f in fields)):
         if parts:
             parts.append(TURN_SEPARATOR)
             at += len(TURN_SEPARATOR)
-        timestamp = row.timestamp if isinstance(row.timestamp, str) else None
-        prefix = turn_prefix(timestamp, row.speaker, row.role)
-        parts.extend([prefix, row.text])
+        prefix = turn_prefix(timestamp if isinstance(timestamp, str) else None, speaker, role)
+        parts.extend([prefix, text])
         text_start = at + len(prefix)
-        text_end = text_start + len(row.text)
-        rows.append((int(row.turn), at, text_end, text_start, text_end))
+        text_end = text_start + len(text)
+        rows.append((int(turn), at, text_end, text_start, text_end))
         at = text_end
     columns = ["turn", "line_start", "line_end", "text_start", "text_end"]
     source = str(ordered[Turns.source].iloc[0]) if len(ordered) else ""
