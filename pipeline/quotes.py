@@ -32,10 +32,6 @@ def quote_candidates(
     if theme is not None:
         decided = decided[decided[Tags.theme] == theme]
     keys = [Tags.source, Tags.turn, Tags.theme]
-    ev = evidence.groupby(keys).agg(
-        evidence_weight=(Evidence.weight, "sum"),
-        cues=(Evidence.cue, lambda c: "; ".join(dict.fromkeys(c))),
-    )
     out = decided[[*keys, Tags.score, Tags.rule_hits]].merge(
         chosen[
             [
@@ -53,7 +49,19 @@ def quote_candidates(
         on=[Turns.source, Turns.turn],
         how="inner",
     )
-    out = out.merge(ev.reset_index(), on=keys, how="left")
+    # the candidates' evidence only: grouping all of it took 9 s per call at 5,000 transcripts
+    ev = evidence[[*keys, Evidence.weight, Evidence.cue]].merge(out[keys], on=keys, how="inner")
+    per_turn = pd.concat(
+        [
+            ev.groupby(keys)[Evidence.weight].sum().rename("evidence_weight"),
+            ev.drop_duplicates([*keys, Evidence.cue])  # each cue once, in evidence order
+            .groupby(keys)[Evidence.cue]
+            .agg("; ".join)
+            .rename("cues"),
+        ],
+        axis=1,
+    )
+    out = out.merge(per_turn.reset_index(), on=keys, how="left")
     out["evidence_weight"] = out["evidence_weight"].fillna(0.0)
     out["cues"] = out["cues"].fillna("")
     out["words"] = word_counts(out[Turns.text])

@@ -13,7 +13,7 @@ from pipeline.aggregate import aggregate
 from pipeline.codebook import parse_codebook
 from pipeline.formatting import nl_number, nl_percent, nl_points
 from pipeline.params import ReportParams
-from pipeline.quotes import highlight, select_quotes
+from pipeline.quotes import highlight, quote_candidates, select_quotes
 from pipeline.report import ReportInputs, build_report, choose_year, render
 
 CODEBOOK = """
@@ -270,3 +270,27 @@ def test_quotes_prefer_distinct_sessions_and_readable_length() -> None:
     )  # strongest first
     chosen = select_quotes(cands, n=3, min_words=8, max_words=90)
     assert list(zip(chosen["source"], chosen["turn"])) == [("s1", 1), ("s2", 1), ("s1", 2)]
+
+
+def test_quote_candidates_sum_all_evidence_and_name_each_cue_once() -> None:
+    turns = _turns()
+    tags = _tags(turns)
+    evidence = _evidence(turns)
+    first = evidence.iloc[0]
+    repeated = first.to_frame().T.assign(start=first["start"] + 1, weight=0.5)  # same cue again
+    other = first.to_frame().T.assign(cue="zij bepalen", weight=0.25)
+    elsewhere = first.to_frame().T.assign(source="voorst/2025/b.txt", weight=9.0)  # not chosen
+    evidence = pd.concat([evidence, repeated, other, elsewhere], ignore_index=True)
+    evidence = evidence.astype({"turn": int, "start": int, "end": int, "weight": float})
+    tags.loc[(tags["source"] == "utrecht/2025/a.txt") & (tags["theme"] == "wij-zij"), "decided"] = (
+        True  # turn 2 is decided without evidence for wij-zij
+    )
+
+    cands = quote_candidates(turns, tags, evidence, gemeente="Utrecht", jaar=2025, theme="wij-zij")
+
+    by_turn = cands.set_index("turn")
+    assert list(cands["source"].unique()) == ["utrecht/2025/a.txt"]
+    assert by_turn.loc[1, "evidence_weight"] == 1.75
+    assert by_turn.loc[1, "cues"] == "instanties; zij bepalen"
+    assert by_turn.loc[2, "evidence_weight"] == 0.0 and by_turn.loc[2, "cues"] == ""
+    assert list(cands["turn"]) == [1, 2]  # strongest first
