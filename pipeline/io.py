@@ -109,6 +109,16 @@ def write_json(obj: Any, path: Path) -> None:
     write_text(json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=False) + "\n", path)
 
 
+def read_table(
+    path: Path, model: Any, columns: list[str] | None = None, filters: list | None = None
+) -> pd.DataFrame:
+    """A stage table, or its `columns` and the rows matching `filters` (Parquet filters), checked
+    against its pandera `model`."""
+    frame = pd.read_parquet(path, columns=columns, filters=filters)
+    schema = model.to_schema()
+    return (schema.select_columns(columns) if columns else schema).validate(frame)
+
+
 def read_by_source(
     path: Path, per_read: int = SOURCES_PER_READ, column: str = "source"
 ) -> Iterator[pd.DataFrame]:

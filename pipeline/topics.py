@@ -721,16 +721,10 @@ TAG_COLUMNS = [Tags.source, Tags.turn, Tags.theme, Tags.decided]
 SOURCES_PER_READ = 250  # about 600,000 token rows at 2,000 words per transcript
 
 
-def _read(path: Path, model: Any, columns: list[str], filters: list | None = None) -> pd.DataFrame:
-    """`columns` of a stage table (the rows matching `filters`), checked against its schema."""
-    frame = pd.read_parquet(path, columns=columns, filters=filters)
-    return model.to_schema().select_columns(columns).validate(frame)
-
-
 def _read_tags(p: Any) -> pd.DataFrame:
     """Tags are optional: without them overlap uses shared words only."""
     if Path(p.tags).exists():
-        return _read(p.tags, Tags, TAG_COLUMNS)
+        return io.read_table(p.tags, Tags, TAG_COLUMNS)
     return pd.DataFrame(columns=TAG_COLUMNS).astype({"decided": bool})
 
 
@@ -742,7 +736,7 @@ def read_units(
     of source names: the tables are in source order, so Parquet skips the other row groups),
     and of the tokens only the columns and words `build_units` uses: the stage never holds
     the corpus's tokens, only its units."""
-    turns = _read(p.turns, Turns, TURN_COLUMNS)
+    turns = io.read_table(p.turns, Turns, TURN_COLUMNS)
     sources = np.sort(turns[Turns.source].unique())
     words = [(Tokens.is_alpha, "==", True), (Tokens.is_placeholder, "==", False)]
     stop_words = load_stop_words()
@@ -750,8 +744,8 @@ def read_units(
     for start in range(0, len(sources), sources_per_read):
         chunk = sources[start : start + sources_per_read]
         in_chunk = [(Turns.source, ">=", chunk[0]), (Turns.source, "<=", chunk[-1])]
-        sentences = _read(p.sentences, Sentences, SENTENCE_COLUMNS, in_chunk)
-        tokens = _read(p.tokens, Tokens, TOKEN_COLUMNS, in_chunk + words)
+        sentences = io.read_table(p.sentences, Sentences, SENTENCE_COLUMNS, in_chunk)
+        tokens = io.read_table(p.tokens, Tokens, TOKEN_COLUMNS, in_chunk + words)
         chunk_turns = turns[turns[Turns.source].isin(chunk)]
         parts.append(
             build_units(sentences, tokens, chunk_turns, params.unit, stop_words, params.min_words)
