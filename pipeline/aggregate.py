@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow.parquet as pq
 
 from pipeline import io
 from pipeline.codebook import load_codebook
@@ -51,6 +52,30 @@ def word_counts(text: pd.Series) -> pd.Series:
     return text.str.count(r"\S+").fillna(0).astype(int)
 
 
+def _words(turns: pd.DataFrame) -> pd.Series:
+    """Each turn's word count: its `words` column (see `read_turns`), else counted in its text."""
+    return turns["words"] if "words" in turns else word_counts(turns[Turns.text])
+
+
+# What the tables need of the turns besides their words, and of the tags
+TURN_COLUMNS = [Turns.source, Turns.turn, Turns.gemeente, Turns.jaar, Turns.speaker, Turns.role]
+TAG_COLUMNS = [Tags.source, Tags.turn, Tags.theme, Tags.decided]
+
+
+def read_turns(path: Path) -> pd.DataFrame:
+    """The turns table without its texts, with each turn's `words` instead: counted one row
+    group at a time, so the stage never holds the corpus's texts."""
+    turns = io.read_table(path, Turns, TURN_COLUMNS)
+    texts = pq.ParquetFile(path).iter_batches(columns=[Turns.text])
+    counts = [word_counts(batch.column(0).to_pandas()).to_numpy() for batch in texts]
+    return turns.assign(words=np.concatenate(counts) if counts else np.zeros(0, dtype=int))
+
+
+def read_decided_tags(path: Path) -> pd.DataFrame:
+    """The decided (turn, theme) rows of the tags table: all the tables count."""
+    return io.read_table(path, Tags, TAG_COLUMNS, filters=[(Tags.decided, "==", True)])
+
+
 def theme_turns(turns: pd.DataFrame, tags: pd.DataFrame) -> pd.DataFrame:
     """One row per turn and decided theme, with the turn's gemeente, year, session and role."""
     decided = tags.loc[tags[Tags.decided], [Tags.source, Tags.turn, Tags.theme]]
@@ -61,7 +86,7 @@ def theme_turns(turns: pd.DataFrame, tags: pd.DataFrame) -> pd.DataFrame:
 def overview(turns: pd.DataFrame, gemeenten: Sequence[str] = ()) -> pd.DataFrame:
     """Sessions, turns, words and participants per gemeente and year (zero rows for gemeenten
     without sessions in a year)."""
-    frame = turns.assign(words=word_counts(turns[Turns.text]))
+    frame = turns.assign(words=_words(turns))
     grouped = frame.groupby([Turns.gemeente, Turns.jaar])
     counts = pd.DataFrame(
         {
@@ -86,7 +111,7 @@ def _grid(turns: pd.DataFrame, gemeenten: Sequence[str]) -> pd.MultiIndex:
 
 def participants(turns: pd.DataFrame) -> pd.DataFrame:
     """Participants, turns and words per gemeente, year and role (only roles that spoke)."""
-    frame = turns.assign(words=word_counts(turns[Turns.text]))
+    frame = turns.assign(words=_words(turns))
     keys = [Turns.gemeente, Turns.jaar, Turns.role]
     grouped = frame.groupby(keys)
     out = pd.DataFrame(
@@ -205,8 +230,8 @@ def aggregate(
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     p = paths(read_params())
-    turns = Turns.validate(pd.read_parquet(p.turns))
-    tags = Tags.validate(pd.read_parquet(p.tags))
+    turns = read_turns(p.turns)
+    tags = read_decided_tags(p.tags)
     codebook = load_codebook(p.codebook)
     gemeenten = canonical_names(load_gemeenten(p.gemeenten))
     tables = aggregate(turns, tags, codebook.ids, gemeenten)

@@ -191,3 +191,20 @@ def test_word_counts_count_as_str_split_does():
     )
     expected = [len(t.split()) if t is not None else 0 for t in texts]
     assert aggregate.word_counts(texts).tolist() == expected == [3, 3, 0, 0, 0, 2]
+
+
+def test_tables_from_the_stage_files_equal_those_from_whole_tables(tmp_path) -> None:
+    """main reads the turns without their texts (words counted row group by row group) and only
+    the decided tags: the tables are the same as from the whole tables."""
+    turns, tags = _turns(), _tags(DECIDED)
+    turns.to_parquet(tmp_path / "turns.parquet", index=False, row_group_size=3)
+    tags.to_parquet(tmp_path / "tags.parquet", index=False)
+
+    read = aggregate.read_turns(tmp_path / "turns.parquet")
+    decided = aggregate.read_decided_tags(tmp_path / "tags.parquet")
+
+    assert "text" not in read and read["words"].tolist() == [6, 5, 1, 5, 6, 5, 3, 3]
+    assert len(decided) == sum(map(len, DECIDED.values()))
+    whole = aggregate.aggregate(turns, tags, THEMES, GEMEENTEN)
+    for name, table in aggregate.aggregate(read, decided, THEMES, GEMEENTEN).items():
+        pd.testing.assert_frame_equal(table, whole[name], check_dtype=False, obj=name)
