@@ -47,6 +47,7 @@ class ReportInputs:
     """Everything the report reads, already loaded."""
 
     tables: dict[str, pd.DataFrame]  # the aggregate tables by name
+    # the turns, tags and evidence the quotes come from (`load_inputs` reads only what they use)
     turns: pd.DataFrame
     tags: pd.DataFrame
     evidence: pd.DataFrame
@@ -426,13 +427,19 @@ def _read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
-def load_inputs(p: Paths) -> ReportInputs:
-    """Read every input of the report; the topics table only when the topics stage has run."""
+def load_inputs(p: Paths, year: int | None = None) -> ReportInputs:
+    """Read every input of the report; the topics table only when the topics stage has run.
+    Of the turns, tags and evidence only what the quotes of the report's year (`choose_year`)
+    can use: that year's turns, the decided tags and their sessions' evidence."""
+    tables = {name: pd.read_parquet(table_path(p, name)) for name in TABLES}
+    chosen = choose_year(tables["overview"], year)
+    turns = io.read_table(p.turns, Turns, filters=[(Turns.jaar, "==", chosen)])
+    sources = turns[Turns.source].unique()
     return ReportInputs(
-        tables={name: pd.read_parquet(table_path(p, name)) for name in TABLES},
-        turns=Turns.validate(pd.read_parquet(p.turns)),
-        tags=Tags.validate(pd.read_parquet(p.tags)),
-        evidence=Evidence.validate(pd.read_parquet(p.evidence)),
+        tables=tables,
+        turns=turns,
+        tags=io.read_table(p.tags, Tags, filters=[(Tags.decided, "==", True)]),
+        evidence=Evidence.validate(io.read_sources(p.evidence, sources)),
         codebook=load_codebook(p.codebook),
         gemeenten=tuple(canonical_names(load_gemeenten(p.gemeenten))),
         nlp_meta=_read_json(p.nlp_meta),
@@ -463,7 +470,7 @@ def main(year: int | None = None) -> None:
     cfg = section(ReportParams, params.get("report"))
     if year is not None:
         cfg = replace(cfg, year=year)
-    report = build_report(load_inputs(p), cfg)
+    report = build_report(load_inputs(p, cfg.year), cfg)
     html = write_report(report, p.report)
     log.info(
         "report %d: %d themes, %d gemeenten, topics %s -> %s (%s kB, %.1f s)",

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import re
+import shutil
 from dataclasses import replace
 
 import pandas as pd
 import pytest
 
 from pipeline import report as report_stage
-from pipeline.aggregate import aggregate
+from pipeline.aggregate import aggregate, table_path
 from pipeline.codebook import parse_codebook
 from pipeline.formatting import nl_number, nl_percent, nl_points
-from pipeline.params import ReportParams
+from pipeline.params import ReportParams, paths, read_params
 from pipeline.quotes import highlight, quote_candidates, select_quotes
 from pipeline.report import ReportInputs, build_report, choose_year, render
 
@@ -28,6 +29,7 @@ themes:
     definition: Twee petten.
     phrases: [twee petten]
 """
+PROJECT_PATHS = paths(read_params())
 GEMEENTEN = ("Utrecht", "Voorst")  # Voorst has no sessions in 2026
 
 TEXT_A = "Die instanties luisteren nooit naar ons, zij bepalen alles en wij mogen knikken."
@@ -294,3 +296,40 @@ def test_quote_candidates_sum_all_evidence_and_name_each_cue_once() -> None:
     assert by_turn.loc[1, "cues"] == "instanties; zij bepalen"
     assert by_turn.loc[2, "evidence_weight"] == 0.0 and by_turn.loc[2, "cues"] == ""
     assert list(cands["turn"]) == [1, 2]  # strongest first
+
+
+@pytest.mark.parametrize("year", [None, 2025])
+def test_reading_only_the_years_quote_inputs_gives_the_same_report(tmp_path, year) -> None:
+    p = paths(read_params(), root=tmp_path)
+    codebook = parse_codebook(CODEBOOK)
+    turns = _turns()
+    tags, evidence = _tags(turns), _evidence(turns)
+    for frame, path in ((turns, p.turns), (tags, p.tags), (evidence, p.evidence)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(path, index=False)
+    tables = aggregate(turns, tags, codebook.ids, GEMEENTEN)
+    p.aggregate.mkdir(parents=True)
+    for name, table in tables.items():
+        table.to_parquet(table_path(p, name), index=False)
+    p.codebook.write_text(CODEBOOK, encoding="utf-8")
+    p.gemeenten.parent.mkdir(parents=True)
+    shutil.copy(PROJECT_PATHS.gemeenten, p.gemeenten)
+
+    loaded = report_stage.load_inputs(p, year)
+
+    chosen = 2026 if year is None else year
+    assert set(loaded.turns["jaar"]) == {chosen} and loaded.tags["decided"].all()
+    assert set(loaded.evidence["source"]) <= set(loaded.turns["source"])
+    whole = ReportInputs(
+        tables=tables,
+        turns=turns,
+        tags=tags,
+        evidence=evidence,
+        codebook=codebook,
+        gemeenten=loaded.gemeenten,
+        nlp_meta={},
+        tagging_metrics={},
+        ingest_report={},
+    )
+    params = replace(PARAMS, year=year)
+    assert build_report(loaded, params) == build_report(whole, params)
