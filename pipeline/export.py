@@ -15,7 +15,7 @@ from lxml import etree
 
 from pipeline import io
 from pipeline.codebook import Codebook, Theme, load_codebook
-from pipeline.params import paths, read_params, section
+from pipeline.params import Paths, paths, read_params, section
 from pipeline.qdpx import (
     CODEBOOK_NS,
     INTERNAL,
@@ -319,14 +319,22 @@ def build_export(
     return year, zip_bytes(entries, date), _xml(qdc), summary  # type: ignore[arg-type]
 
 
+def read_year(p: Paths, year: int | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The turns of the year to export (`report_year`) and their sessions' tags and evidence:
+    all `build_export` uses of the tables."""
+    chosen = report_year(pd.read_parquet(p.turns, columns=[Turns.jaar]), year)
+    turns = io.read_table(p.turns, Turns, filters=[(Turns.jaar, "==", chosen)])
+    sources = turns[Turns.source].unique()
+    tags = Tags.validate(io.read_sources(p.tags, sources))
+    return turns, tags, Evidence.validate(io.read_sources(p.evidence, sources))
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     params = read_params()
     p = paths(params)
     cfg = section(ExportParams, params.get("export"))
-    turns = Turns.validate(pd.read_parquet(p.turns))
-    tags = Tags.validate(pd.read_parquet(p.tags))
-    evidence = Evidence.validate(pd.read_parquet(p.evidence))
+    turns, tags, evidence = read_year(p, cfg.year)
     year, qdpx, qdc, summary = build_export(turns, tags, evidence, load_codebook(p.codebook), cfg)
     target = p.exports / f"buurtlens-{year}.qdpx"
     for stale in p.exports.glob("buurtlens-*.qdpx"):

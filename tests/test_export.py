@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from lxml import etree
 
-from pipeline.export import ExportParams, build_export, report_year
+from pipeline.export import ExportParams, build_export, read_year, report_year
+from pipeline.params import paths, read_params
 from pipeline.qdpx import PROJECT_NS, render_source
 from tests.conftest import TEST_DATA, make_turns
 
@@ -206,3 +207,20 @@ def test_render_source_offsets_are_code_points():
     for row in rendered.turns.itertuples():
         assert rendered.text[row.text_start : row.text_end] == turns["text"][row.turn - 1]
     assert rendered.text.startswith("[PERSOON-1] (bewoner): Één café.")
+
+
+@pytest.mark.parametrize("year", [None, 2024])
+def test_reading_only_the_years_sessions_gives_the_same_export(tmp_path, corpus, codebook, year):
+    turns, tags, evidence = corpus
+    p = paths(read_params(), root=tmp_path)
+    p.turns.parent.mkdir(parents=True)
+    for frame, path in ((turns, p.turns), (tags, p.tags), (evidence, p.evidence)):
+        frame.to_parquet(path, index=False, row_group_size=4)
+
+    read_turns, read_tags, read_evidence = read_year(p, year)
+
+    assert set(read_turns["jaar"]) == {2025 if year is None else year}
+    assert set(read_tags["source"]) == set(read_turns["source"]) >= set(read_evidence["source"])
+    params = ExportParams(year=year)
+    expected = build_export(turns, tags, evidence, codebook, params)
+    assert build_export(read_turns, read_tags, read_evidence, codebook, params) == expected
