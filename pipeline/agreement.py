@@ -146,12 +146,13 @@ def main(human: Path | None = None, out_dir: Path | None = None) -> dict:
     params = read_params()
     p = paths(params)
     codebook = load_codebook(p.codebook)
-    tags = Tags.validate(pd.read_parquet(p.tags))
+    human_path = Path(human) if human else p.annotations
+    annotations, _ = read_annotations(human_path)
+    # the human-coded sessions' tags: agreement compares no other turn
+    tags = Tags.validate(io.read_sources(p.tags, annotations["source"]))
     if p.tagging_oof.exists():
         tag_params = section(TagParams, params.get("tag"))
         tags = out_of_fold_tags(tags, pd.read_parquet(p.tagging_oof), tag_params)
-    human_path = Path(human) if human else p.annotations
-    annotations, _ = read_annotations(human_path)
     result = agreement(tags, annotations, codebook.ids)
     labels = {t.id: t.label for t in codebook.themes}
     try:
