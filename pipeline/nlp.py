@@ -243,10 +243,13 @@ def _strings(hashes: np.ndarray, vocab: Vocab) -> np.ndarray:
 
 
 def _no_rows() -> tuple[pa.Table, pa.Table]:
-    """Token and sentence tables without rows, in the Arrow types the chunks have."""
-    tokens = pd.DataFrame(columns=list(Tokens.to_schema().columns))
-    sentences = pd.DataFrame(columns=list(Sentences.to_schema().columns))
-    return tuple(pa.Table.from_pandas(t, preserve_index=False) for t in _typed(tokens, sentences))
+    """Token and sentence tables without rows, in the Arrow types (and pandas metadata) the
+    chunks have."""
+    tokens, sentences = (
+        pa.Table.from_pandas(empty(model), preserve_index=False)
+        for model in (Tokens, Sentences)
+    )
+    return tokens, sentences
 
 
 def _typed(tokens: pd.DataFrame, sentences: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -323,48 +326,52 @@ def analyse_sources(
     """
     pipeline = functools.cache(load)  # at the first source to analyse, if any
 
-    def analysed(groups: list[tuple[str, pd.DataFrame, str]], keys: list[str]) -> None:
+    def analysed(batch: list[tuple[str, pd.DataFrame, str]]) -> None:
+        """Analyse a batch of (source, turns, key) and store each source's entry."""
         nlp, backoff = pipeline()
-        frame = pd.concat([rows for _, rows, _ in groups], ignore_index=True)
+        frame = pd.concat([rows for _, rows, _ in batch], ignore_index=True)
         chunks = analyse(frame, nlp, backoff=backoff, batch_size=batch_size, n_process=n_process,
                          chunk_turns=len(frame) + 1)
         tokens, sentences = (pd.concat(parts, ignore_index=True) for parts in zip(*chunks))
         by_source = [dict(arrow_groups(t, "source")) for t in (tokens, sentences)]
         no_rows = _no_rows()
-        for (source, _, _), key in zip(groups, keys, strict=True):
+        for source, _, key in batch:
             entry = tuple(
                 found.get(source, none) for found, none in zip(by_source, no_rows, strict=True)
             )
             cache.put(key, entry)
+        progress.update(len(batch))
 
     buffered: list[tuple[pa.Table, pa.Table]] = []
-    sources = 0
+    buffered_rows = sources = 0
     progress = tqdm(desc="nlp", unit="file", disable=None, mininterval=2)
     for turns in turn_ranges:
         groups = digested_groups(turns, Turns.source, [Turns.turn, Turns.text])
-        keys = [cache.key(source, digest) for source, _, digest in groups]
-        todo = [i for i, key in enumerate(keys) if not cache.has(key)]
-        batch: list[int] = []
-        for i in todo:
-            batch.append(i)
-            if sum(len(groups[k][1]) for k in batch) >= batch_turns:
-                analysed([groups[k] for k in batch], [keys[k] for k in batch])
-                progress.update(len(batch))
-                batch = []
+        keyed = [(source, rows, cache.key(source, digest)) for source, rows, digest in groups]
+        batch: list[tuple[str, pd.DataFrame, str]] = []
+        batch_rows = 0
+        for source, rows, key in keyed:
+            if cache.has(key):
+                continue
+            batch.append((source, rows, key))
+            batch_rows += len(rows)
+            if batch_rows >= batch_turns:
+                analysed(batch)
+                batch, batch_rows = [], 0
         if batch:
-            analysed([groups[k] for k in batch], [keys[k] for k in batch])
-            progress.update(len(batch))
+            analysed(batch)
 
-        for i, key in enumerate(keys):
+        for source, rows, key in keyed:
             entry = cache.get(key)
             if entry is None:  # an entry that could not be read back: analyse it again
-                analysed([groups[i]], [key])
+                analysed([(source, rows, key)])
                 entry = cache.get(key)
             buffered.append(entry)
-            if sum(tokens.num_rows for tokens, _ in buffered) >= rows_per_chunk:
+            buffered_rows += entry[0].num_rows
+            if buffered_rows >= rows_per_chunk:
                 yield _concat(buffered)
-                buffered = []
-        sources += len(keys)
+                buffered, buffered_rows = [], 0
+        sources += len(keyed)
     progress.close()
     if buffered or not sources:
         yield _concat(buffered)
