@@ -21,7 +21,7 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from pipeline import io, pseudonymise, schemas
-from pipeline.cache import SourceCache
+from pipeline.cache import SourceCache, digest
 from pipeline.cache import salt as cache_salt_of
 from pipeline.parallel import fork_pool
 from pipeline.params import IngestParams, Paths, paths, read_params, section
@@ -253,12 +253,14 @@ def process_all(
     allowlist: Any | None,
     n_process: int = 1,
     cache: SourceCache | None = None,
+    read_cache: SourceCache | None = None,
 ) -> list[FileResult]:
     """Read every file, then pseudonymise each with the whole corpus's names known, in file
     order, over `n_process` processes. A file whose `cache` entry matches is not pseudonymised
-    again (see `file_key`). `deidentifier` loads the de-identifier: it is called once, and only
-    when some file is not in the cache (deduce takes seconds to load); None: read and validate
-    only."""
+    again (see `file_key`); a file whose `read_cache` entry matches is not read again for its
+    names and words (`ReadSummary`). `deidentifier` loads the de-identifier: it is called once,
+    and only when some file is not in the cache (deduce takes seconds to load); None: read and
+    validate only."""
     if cache is None or deidentifier is None:  # entries hold pseudonymised results only
         cache = SourceCache(None)
     _WORKER.update(reader=reader, deidentifier=None, allowlist=allowlist, other_names=())
@@ -271,15 +273,20 @@ def process_all(
                 return list(tqdm(map(work, items), **progress))
             return list(tqdm(pool.map(work, items, chunksize=chunksize), **progress))
 
-    read = mapped(_read_in_worker, found, READ_CHUNK, desc="read")
+    contents = [content_digest(f) if f.status != "skipped" else None for f in found]
+    if deidentifier is None:
+        read_cache = None  # validating only: nothing to reuse
+    read = read_summaries(
+        found, contents, read_cache, lambda todo: mapped(_read_in_worker, todo, READ_CHUNK, "read")
+    )
     names = (
         corpus_names(r.names for r in read if r is not None) if deidentifier is not None else []
     )
     _WORKER["other_names"] = names
     present = names_present([r.words if r is not None else "" for r in read], names)
     keys = [
-        file_key(cache, f, here) if r is not None else None
-        for f, r, here in zip(found, read, present, strict=True)
+        file_key(cache, f, content, here) if r is not None else None
+        for f, content, r, here in zip(found, contents, read, present, strict=True)
     ]
     # entries are plain tuples: a class pickled by `python -m pipeline.ingest` lives in __main__
     cached = [cache.get(k) if k is not None else None for k in keys]
@@ -349,18 +356,42 @@ def names_present(texts: Sequence[str], names: Sequence[str]) -> list[list[str]]
     return [sorted(n for first in firsts for n in by_first[first]) for firsts in found]
 
 
-def file_key(cache: SourceCache, found: Found, present: Sequence[str]) -> str:
-    """What decides one file's result besides the run's salt: its path, its bytes and its
-    sidecar's, and the corpus names that can occur in it (`names_present`: a participant of
-    another session who is mentioned here is pseudonymised here; a superset by first word is
-    enough; sorted, so the corpus's file order does not change a file's result)."""
+def content_digest(found: Found) -> str:
+    """A digest of a file's bytes and its sidecar's."""
     sidecar = found.path.with_name(found.path.name + ".yaml")
-    return cache.key(
-        found.rel,
-        found.path.read_bytes(),
-        sidecar.read_bytes() if sidecar.is_file() else b"",
-        json.dumps(list(present), ensure_ascii=False),
-    )
+    return digest(found.path.read_bytes(), sidecar.read_bytes() if sidecar.is_file() else b"")
+
+
+def read_summaries(
+    found: Sequence[Found],
+    contents: Sequence[str | None],
+    read_cache: SourceCache | None,
+    read: Callable[[list[Found]], list[ReadSummary | None]],
+) -> list[ReadSummary | None]:
+    """Each file's `ReadSummary` (None for a skipped file): from `read_cache` when its path and
+    `contents` (`content_digest`) have an entry there, else from `read`, which reads the files
+    left over (and the entries are stored). The summaries hold participant names and the
+    files' words, so the cache lives next to the transcripts (`paths.raw_cache`)."""
+    if read_cache is None:
+        return read(list(found))
+    keys = [read_cache.key(f.rel, c) if c is not None else None for f, c in zip(found, contents)]
+    # entries are plain tuples: a class pickled by `python -m pipeline.ingest` lives in __main__
+    cached = [read_cache.get(k) if k is not None else None for k in keys]
+    summaries = [ReadSummary(*entry) if entry is not None else None for entry in cached]
+    todo = [i for i, (k, s) in enumerate(zip(keys, summaries)) if k is not None and s is None]
+    for i, summary in zip(todo, read([found[i] for i in todo]), strict=True):
+        summaries[i] = summary
+        if summary is not None:
+            read_cache.put(keys[i], (summary.names, summary.words))
+    return summaries
+
+
+def file_key(cache: SourceCache, found: Found, content: str, present: Sequence[str]) -> str:
+    """What decides one file's result besides the run's salt: its path, its bytes and its
+    sidecar's (`content_digest`), and the corpus names that can occur in it (`names_present`: a
+    participant of another session who is mentioned here is pseudonymised here; a superset by
+    first word is enough; sorted, so the corpus's file order does not change a file's result)."""
+    return cache.key(found.rel, content, json.dumps(list(present), ensure_ascii=False))
 
 
 def cache_salt(p: Paths, cfg: IngestParams) -> str:
@@ -384,11 +415,12 @@ def ingest(
     deidentifier: Callable[[], Any],
     allowlist: Any,
     cache: SourceCache | None = None,
+    read_cache: SourceCache | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """All turns below `root`, pseudonymised with the de-identifier that `deidentifier` loads
-    (only when some file is not in `cache`), and the ingestion report."""
+    (only when some file is not in `cache`), and the ingestion report (`process_all`)."""
     found = discover(root, cfg.ignore)
-    results = process_all(found, reader, deidentifier, allowlist, cfg.n_process, cache)
+    results = process_all(found, reader, deidentifier, allowlist, cfg.n_process, cache, read_cache)
     results = flag_duplicates(results)
     tables = [r.turns for r in results if r.turns is not None]
     turns = pa.concat_tables(tables).to_pandas() if tables else empty_turns()
@@ -408,10 +440,13 @@ def run(p: Paths, cfg: IngestParams) -> dict[str, Any]:
     """Ingest `p.transcripts` and write the turns table and report; returns the report."""
     reader = reader_config(p, cfg)
     allowlist = pseudonymise.load_allowlist(p.allowlist, p.gemeenten)
-    cache = SourceCache(p.cache / "ingest", cache_salt(p, cfg))
+    salt = cache_salt(p, cfg)
+    cache = SourceCache(p.cache / "ingest", salt)
+    read_cache = SourceCache(p.raw_cache / "ingest", salt)
     load = pseudonymise.load_deidentifier
-    turns, report = ingest(p.transcripts, reader, cfg, load, allowlist, cache)
+    turns, report = ingest(p.transcripts, reader, cfg, load, allowlist, cache, read_cache)
     log.info("cache: %s; %d old entries removed", cache.summary(), cache.prune())
+    log.info("read cache: %s; %d old entries removed", read_cache.summary(), read_cache.prune())
     io.write_json(report, p.ingest_report)
     totals = report["totals"]
     log.info(

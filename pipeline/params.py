@@ -48,6 +48,7 @@ class Paths:
     topics_over_time: Path
     topics_meta: Path
     cache: Path
+    raw_cache: Path
 
 
 @dataclass(frozen=True)

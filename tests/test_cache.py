@@ -109,6 +109,16 @@ def ingest_setup(repo_paths, deidentifier, allowlist):
     return cfg, ingest.reader_config(repo_paths, cfg), lambda: deidentifier, allowlist
 
 
+def same_without_and_with_cache(run, folder):
+    """`run` (turns, report, what else it tells) without a cache, then twice with one in
+    `folder`: the turns and reports must be equal. Returns the three runs."""
+    plain, cold, warm = run(None), run(folder), run(folder)
+    pd.testing.assert_frame_equal(cold[0], plain[0])
+    pd.testing.assert_frame_equal(warm[0], plain[0])
+    assert cold[1] == warm[1] == plain[1]
+    return plain, cold, warm
+
+
 def test_ingest_with_cache_equals_without_and_redoes_only_changes(tmp_path, ingest_setup):
     cfg, reader, deidentifier, allowlist = ingest_setup
     corpus = copy_corpus(tmp_path / "corpus")
@@ -122,15 +132,10 @@ def test_ingest_with_cache_equals_without_and_redoes_only_changes(tmp_path, inge
         turns, report = ingest.ingest(corpus, reader, cfg, load, allowlist, store)
         return turns, report, store
 
-    plain_turns, plain_report, _ = run(None)
-    cold_turns, cold_report, cold = run(tmp_path / "cache")
-    warm_turns, warm_report, warm = run(tmp_path / "cache")
-    pd.testing.assert_frame_equal(cold_turns, plain_turns)
-    pd.testing.assert_frame_equal(warm_turns, plain_turns)
-    assert cold_report == warm_report == plain_report
+    plain, cold, warm = same_without_and_with_cache(run, tmp_path / "cache")
     read_or_rejected = sum(f["status"] != "skipped" or "duplicaat" in f.get("reason", "")
-                           for f in plain_report["files"])
-    assert len(cold.stored) == read_or_rejected and not warm.stored
+                           for f in plain[1]["files"])
+    assert len(cold[2].stored) == read_or_rejected and not warm[2].stored
     assert len(loads) == 2  # deduce is loaded once per run with work, not for the warm run
 
     changed = corpus / "online/teams-overleg.vtt"
@@ -140,10 +145,51 @@ def test_ingest_with_cache_equals_without_and_redoes_only_changes(tmp_path, inge
     assert len(loads) == 3
 
 
-def test_ingest_redoes_a_file_that_mentions_a_new_participant(tmp_path, ingest_setup):
+def test_ingest_with_a_read_cache_reads_only_new_and_changed_files(
+    tmp_path, ingest_setup, monkeypatch
+):
+    """The names and words of unchanged files come from the read cache; the result is that of
+    a run without it."""
+    cfg, reader, deidentifier, allowlist = ingest_setup
+    corpus = copy_corpus(tmp_path / "corpus")
+    salt = ingest.cache_salt_of("ingest", ingest.INGEST_CODE, {})
+    read = []
+    read_in_worker = ingest._read_in_worker
+    monkeypatch.setattr(
+        ingest, "_read_in_worker", lambda found: read.append(found.rel) or read_in_worker(found)
+    )
+
+    def run(read_folder):
+        read.clear()
+        read_cache = SourceCache(read_folder, salt) if read_folder else None
+        store = SourceCache(tmp_path / "cache", salt)
+        turns, report = ingest.ingest(
+            corpus, reader, cfg, deidentifier, allowlist, store, read_cache
+        )
+        return turns, report, list(read)
+
+    plain, cold, warm = same_without_and_with_cache(run, tmp_path / "raw-cache")
+    not_skipped = [f.rel for f in ingest.discover(corpus, cfg.ignore) if f.status != "skipped"]
+    assert cold[2] == not_skipped and warm[2] == []
+    assert len(plain[2]) == len(ingest.discover(corpus, cfg.ignore))
+
+    changed = corpus / "online/teams-overleg.vtt"
+    changed.write_text(changed.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    sidecar = corpus / "dorpsraad.docx.yaml"
+    sidecar.write_text(sidecar.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    turns, _, changed_read = run(tmp_path / "raw-cache")
+    assert sorted(changed_read) == ["dorpsraad.docx", "online/teams-overleg.vtt"]
+    pd.testing.assert_frame_equal(turns, run(None)[0])
+
+
+@pytest.mark.parametrize("with_read_cache", [False, True], ids=["", "read cache"])
+def test_ingest_redoes_a_file_that_mentions_a_new_participant(
+    tmp_path, ingest_setup, with_read_cache
+):
     """A participant added elsewhere is pseudonymised in every file that mentions them, so the
     files mentioning that name must not come from the cache."""
     cfg, reader, deidentifier, allowlist = ingest_setup
+    read_cache = SourceCache(tmp_path / "raw-cache", "salt") if with_read_cache else None
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     front = "---\ngemeente: Voorst\ndatum: 2025-03-01\n---\n"
@@ -152,12 +198,12 @@ def test_ingest_redoes_a_file_that_mentions_a_new_participant(tmp_path, ingest_s
     )
     salt = ingest.cache_salt_of("ingest", ingest.INGEST_CODE, {})
     store = SourceCache(tmp_path / "cache", salt)
-    ingest.ingest(corpus, reader, cfg, deidentifier, allowlist, store)
+    ingest.ingest(corpus, reader, cfg, deidentifier, allowlist, store, read_cache)
     (corpus / "b.txt").write_text(
         front + "Wubbo: Hallo, ik ben nieuw.\nAnne: Welkom.\n", encoding="utf-8"
     )
     store = SourceCache(tmp_path / "cache", salt)
-    turns, _ = ingest.ingest(corpus, reader, cfg, deidentifier, allowlist, store)
+    turns, _ = ingest.ingest(corpus, reader, cfg, deidentifier, allowlist, store, read_cache)
     assert len(store.stored) == 2  # the new file and the file that mentions Wubbo
     assert not turns[Turns.text].str.contains("Wubbo").any()
 

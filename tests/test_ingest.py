@@ -132,7 +132,7 @@ def entries(report: dict) -> dict[str, dict]:
 
 
 def paths_writing_to(repo_paths: Paths, corpus: Path, out: Path) -> Paths:
-    """The repository's paths, reading `corpus` and writing turns, report and cache into `out`."""
+    """The repository's paths, reading `corpus` and writing turns, report and caches into `out`."""
     return dataclasses.replace(
         repo_paths,
         transcripts=corpus,
@@ -140,6 +140,7 @@ def paths_writing_to(repo_paths: Paths, corpus: Path, out: Path) -> Paths:
         turns=out / "turns.parquet",
         ingest_report=out / "ingest_report.json",
         cache=out / "cache",
+        raw_cache=out / "raw-cache",
     )
 
 
@@ -396,8 +397,10 @@ def test_strict_mode_writes_the_report_then_fails_without_writing_turns(
     report = json.loads(p.ingest_report.read_text(encoding="utf-8"))
     assert report["totals"]["rejected"] == 2
     assert not p.turns.exists()
-    # besides the report only the per-file cache (pseudonymised entries, reused by the next run)
-    assert sorted(f.name for f in tmp_path.iterdir()) == ["cache", "ingest_report.json"]
+    # besides the report only the per-file caches, reused by the next run: pseudonymised entries,
+    # and what was read (names, words: below data/raw/ in the project)
+    written = sorted(f.name for f in tmp_path.iterdir())
+    assert written == ["cache", "ingest_report.json", "raw-cache"]
 
 
 def test_run_writes_report_and_turns(run_outputs, ingested):
@@ -439,8 +442,12 @@ def test_gold_list_matches_the_corpus():
 
 
 def test_no_personal_data_in_any_written_file(run_outputs):
+    """Everything ingest writes outside the raw data is pseudonymised. The read cache holds the
+    files' names and words by design, so it lives below the raw data (next test)."""
     _, out = run_outputs
-    written = sorted(p for p in out.rglob("*") if p.is_file())
+    written = sorted(
+        p for p in out.rglob("*") if p.is_file() and p.relative_to(out).parts[0] != "raw-cache"
+    )
     cached = [p for p in written if p.relative_to(out).parts[0] == "cache"]
     assert {p.name for p in written if p not in cached} == {"turns.parquet", "ingest_report.json"}
     assert cached, "the per-transcript cache is checked for leaks too"
@@ -449,14 +456,19 @@ def test_no_personal_data_in_any_written_file(run_outputs):
     assert not any(found.values()), f"personal data in written files: {found}"
 
 
-def test_run_keeps_its_cache_below_paths_cache(run_outputs, repo_paths):
-    """Entries go to `paths.cache/ingest` of the paths it is given, one per transcript read or
-    rejected (never into the repository's own cache when run on other paths)."""
+def test_run_keeps_its_caches_below_paths_cache_and_raw_cache(run_outputs, repo_paths):
+    """Entries go to `paths.cache/ingest` and `paths.raw_cache/ingest` of the paths it is given,
+    one per transcript read or rejected (never into the repository's own caches when run on
+    other paths). The read cache holds personal data: the project keeps it below data/raw/."""
     report, out = run_outputs
-    entries = list((out / "cache" / "ingest").rglob("*.pkl"))
     not_skipped = [f for f in report["files"] if f["status"] != "skipped" or "duplicaat" in
                    (f.get("reason") or "")]
-    assert len(entries) == len(not_skipped)
+    for folder in ("cache", "raw-cache"):
+        assert len(list((out / folder / "ingest").rglob("*.pkl"))) == len(not_skipped), folder
+    raw = repo_paths.transcripts.parent
+    assert repo_paths.raw_cache.is_relative_to(raw) and not repo_paths.raw_cache.is_relative_to(
+        repo_paths.transcripts
+    )
 
 
 def test_a_second_run_with_every_file_cached_does_not_load_deduce(

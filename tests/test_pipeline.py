@@ -148,6 +148,9 @@ def test_adding_a_transcript_redoes_only_that_transcript(succeeded, copy, copy_p
         counts = re.search(rf"buurtlens\.{stage}: cache: (\d+) reused, (\d+) computed", log)
         assert counts, diagnostics(result)
         assert int(counts[1]) >= sessions and int(counts[2]) == 1, diagnostics(result)
+    # only the new file is read again for the corpus's names and words
+    read = re.search(r"buurtlens\.ingest: read cache: (\d+) reused, (\d+) computed", log)
+    assert read and int(read[1]) >= sessions and int(read[2]) == 1, diagnostics(result)
     # the coded sessions' tables come out byte-identical, so DVC does not even start train
     assert "Stage 'train' didn't change, skipping" in log, diagnostics(result)
     new = after["source"] == "voorst/nagekomen.txt"
