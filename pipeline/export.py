@@ -322,7 +322,7 @@ def build_export(
 def read_year(p: Paths, year: int | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The turns of the year to export (`report_year`) and their sessions' tags and evidence:
     all `build_export` uses of the tables."""
-    chosen = report_year(pd.read_parquet(p.turns, columns=[Turns.jaar]), year)
+    chosen = report_year(io.read_table(p.turns, Turns, [Turns.jaar]), year)
     turns = io.read_table(p.turns, Turns, filters=[(Turns.jaar, "==", chosen)])
     sources = turns[Turns.source].unique()
     tags = Tags.validate(io.read_sources(p.tags, sources))
