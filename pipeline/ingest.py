@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,17 +158,16 @@ def process_file(
     return FileResult(entry, frame, parsed.content_hash)
 
 
-def flag_duplicates(results: list[FileResult]) -> list[FileResult]:
+def flag_duplicates(results: Iterable[FileResult]) -> Iterator[FileResult]:
     """Skip a transcript whose content equals an earlier one, saying which one it repeats."""
     first_seen: dict[str, str] = {}
-    flagged = []
     for res in results:
         if res.content_hash is None or res.entry["status"] != "read":
-            flagged.append(res)
+            yield res
             continue
         original = first_seen.setdefault(res.content_hash, res.entry["source"])
         if original == res.entry["source"]:
-            flagged.append(res)
+            yield res
             continue
         entry = {
             **res.entry,
@@ -180,8 +179,7 @@ def flag_duplicates(results: list[FileResult]) -> list[FileResult]:
             *res.entry["warnings"],
             {"line": None, "message": f"zelfde inhoud als {original}; niet dubbel geteld"},
         ]
-        flagged.append(FileResult(entry, None, res.content_hash))
-    return flagged
+        yield FileResult(entry, None, res.content_hash)
 
 
 def build_report(results: Sequence[FileResult]) -> dict[str, Any]:
@@ -254,30 +252,40 @@ def process_all(
     n_process: int = 1,
     cache: SourceCache | None = None,
     read_cache: SourceCache | None = None,
-) -> list[FileResult]:
-    """Read every file, then pseudonymise each with the whole corpus's names known, in file
-    order, over `n_process` processes. A file whose `cache` entry matches is not pseudonymised
-    again (see `file_key`); a file whose `read_cache` entry matches is not read again for its
-    names and words (`ReadSummary`). `deidentifier` loads the de-identifier: it is called once,
-    and only when some file is not in the cache (deduce takes seconds to load); None: read and
-    validate only."""
+) -> Iterator[FileResult]:
+    """Read every file, then pseudonymise each with the whole corpus's names known, over
+    `n_process` processes, and yield the results one by one in file order. A file whose `cache`
+    entry matches is not pseudonymised again (see `file_key`), and its entry is read only when
+    its turn comes; a file whose `read_cache` entry matches is not read again for its names and
+    words (`ReadSummary`). `deidentifier` loads the de-identifier: it is called once, and only
+    when some file is not in the cache (deduce takes seconds to load); None: read and validate
+    only."""
     if cache is None or deidentifier is None:  # entries hold pseudonymised results only
         cache = SourceCache(None)
     _WORKER.update(reader=reader, deidentifier=None, allowlist=allowlist, other_names=())
 
-    def mapped(work: Any, items: Sequence[Any], chunksize: int, desc: str) -> list[Any]:
+    def mapped(work: Any, items: Sequence[Any], chunksize: int, desc: str) -> Iterator[Any]:
         progress = dict(total=len(items), desc=desc, unit="file", disable=None, mininterval=2)
         # Forked workers share the parent's de-identifier (its lookup tables take seconds to load).
         with fork_pool(n_process if len(items) > 1 else 1) as pool:
             if pool is None:
-                return list(tqdm(map(work, items), **progress))
-            return list(tqdm(pool.map(work, items, chunksize=chunksize), **progress))
+                yield from tqdm(map(work, items), **progress)
+            else:
+                yield from tqdm(pool.map(work, items, chunksize=chunksize), **progress)
+
+    def load_deidentifier(n_files: int) -> None:
+        if deidentifier is not None and _WORKER["deidentifier"] is None:
+            _WORKER["deidentifier"] = deidentifier()
+            log.info("de-identifier loaded for %d file(s) not in the cache", n_files)
 
     contents = [content_digest(f) if f.status != "skipped" else None for f in found]
     if deidentifier is None:
         read_cache = None  # validating only: nothing to reuse
     read = read_summaries(
-        found, contents, read_cache, lambda todo: mapped(_read_in_worker, todo, READ_CHUNK, "read")
+        found,
+        contents,
+        read_cache,
+        lambda todo: list(mapped(_read_in_worker, todo, READ_CHUNK, "read")),
     )
     names = (
         corpus_names(r.names for r in read if r is not None) if deidentifier is not None else []
@@ -288,21 +296,28 @@ def process_all(
         file_key(cache, f, content, here) if r is not None else None
         for f, content, r, here in zip(found, contents, read, present, strict=True)
     ]
-    # entries are plain tuples: a class pickled by `python -m pipeline.ingest` lives in __main__
-    cached = [cache.get(k) if k is not None else None for k in keys]
-    results = [FileResult(*entry) if entry is not None else None for entry in cached]
-    todo = [i for i, r in enumerate(results) if r is None]
+    todo = [i for i, k in enumerate(keys) if k is None or not cache.has(k)]
     to_pseudonymise = sum(keys[i] is not None for i in todo)  # not the skipped files
-    if to_pseudonymise and deidentifier is not None:
-        _WORKER["deidentifier"] = deidentifier()
-        log.info("de-identifier loaded for %d file(s) not in the cache", to_pseudonymise)
+    if to_pseudonymise:
+        load_deidentifier(to_pseudonymise)
     # read again: sending every parsed transcript back from the read workers cost more
     computed = mapped(_process_in_worker, [found[i] for i in todo], 1, desc="pseudonymise")
-    for i, result in zip(todo, computed, strict=True):
-        results[i] = result
-        if keys[i] is not None:
-            cache.put(keys[i], (result.entry, result.turns, result.content_hash))
-    return results
+    todo_set = set(todo)
+    for i, key in enumerate(keys):
+        # entries are plain tuples: a class pickled by `python -m pipeline.ingest` lives in __main__
+        entry = cache.get(key) if i not in todo_set else None
+        if entry is not None:
+            yield FileResult(*entry)
+            continue
+        if i in todo_set:
+            result = next(computed)
+        else:  # an entry that turned out unreadable is redone here
+            load_deidentifier(1)
+            result = _process_in_worker(found[i])
+        if key is not None:
+            cache.put(key, (result.entry, result.turns, result.content_hash))
+        yield result
+    computed.close()
 
 
 def haystack(parsed: ParsedTranscript) -> str:
@@ -405,7 +420,25 @@ def cache_salt(p: Paths, cfg: IngestParams) -> str:
 def check(root: Path, reader: ReaderConfig, ignore: Iterable[str]) -> dict[str, Any]:
     """Validate every transcript below `root` without pseudonymising or writing anything."""
     found = discover(root, ignore)
-    return build_report(flag_duplicates([process_file(f, reader, None, None) for f in found]))
+    return build_report(list(flag_duplicates(process_file(f, reader, None, None) for f in found)))
+
+
+def ingested(
+    root: Path,
+    reader: ReaderConfig,
+    cfg: IngestParams,
+    deidentifier: Callable[[], Any],
+    allowlist: Any,
+    cache: SourceCache | None = None,
+    read_cache: SourceCache | None = None,
+) -> Iterator[FileResult]:
+    """Every file below `root`, pseudonymised with the de-identifier that `deidentifier` loads
+    (only when some file is not in `cache`; `process_all`) and duplicates flagged, one file at a
+    time in file order."""
+    found = discover(root, cfg.ignore)
+    return flag_duplicates(
+        process_all(found, reader, deidentifier, allowlist, cfg.n_process, cache, read_cache)
+    )
 
 
 def ingest(
@@ -417,11 +450,8 @@ def ingest(
     cache: SourceCache | None = None,
     read_cache: SourceCache | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """All turns below `root`, pseudonymised with the de-identifier that `deidentifier` loads
-    (only when some file is not in `cache`), and the ingestion report (`process_all`)."""
-    found = discover(root, cfg.ignore)
-    results = process_all(found, reader, deidentifier, allowlist, cfg.n_process, cache, read_cache)
-    results = flag_duplicates(results)
+    """All turns below `root` in one table (`ingested`), and the ingestion report."""
+    results = list(ingested(root, reader, cfg, deidentifier, allowlist, cache, read_cache))
     tables = [r.turns for r in results if r.turns is not None]
     turns = pa.concat_tables(tables).to_pandas() if tables else empty_turns()
     return Turns.validate(turns), build_report(results)
@@ -437,16 +467,29 @@ def reader_config(p: Paths, cfg: IngestParams) -> ReaderConfig:
 
 
 def run(p: Paths, cfg: IngestParams) -> dict[str, Any]:
-    """Ingest `p.transcripts` and write the turns table and report; returns the report."""
+    """Ingest `p.transcripts` and write the turns table and report; returns the report.
+
+    The turns are written file by file as they come, so the corpus's turns are never in memory
+    at once; the table is moved into place only if `finish` accepts the run (strict mode)."""
     reader = reader_config(p, cfg)
     allowlist = pseudonymise.load_allowlist(p.allowlist, p.gemeenten)
     salt = cache_salt(p, cfg)
     cache = SourceCache(p.cache / "ingest", salt)
     read_cache = SourceCache(p.raw_cache / "ingest", salt)
     load = pseudonymise.load_deidentifier
-    turns, report = ingest(p.transcripts, reader, cfg, load, allowlist, cache, read_cache)
-    log.info("cache: %s; %d old entries removed", cache.summary(), cache.prune())
-    log.info("read cache: %s; %d old entries removed", read_cache.summary(), read_cache.prune())
+    results = []
+    with io.parquet_row_groups(p.turns, empty_turns(), TURNS_PER_ROW_GROUP, Turns.validate) as add:
+        for result in ingested(p.transcripts, reader, cfg, load, allowlist, cache, read_cache):
+            if result.turns is not None:
+                add(result.turns)
+            results.append(FileResult(result.entry, None, result.content_hash))
+        log.info("cache: %s; %d old entries removed", cache.summary(), cache.prune())
+        log.info("read cache: %s; %d old entries removed", read_cache.summary(), read_cache.prune())
+        return finish(build_report(results), p, cfg)
+
+
+def finish(report: dict[str, Any], p: Paths, cfg: IngestParams) -> dict[str, Any]:
+    """Write and log the report; in strict mode, fail when a file was rejected."""
     io.write_json(report, p.ingest_report)
     totals = report["totals"]
     log.info(
@@ -465,7 +508,6 @@ def run(p: Paths, cfg: IngestParams) -> dict[str, Any]:
             f"ingest: {totals['rejected']} file(s) rejected and strict mode is on; "
             f"see {p.ingest_report}"
         )
-    io.write_parquet(turns, p.turns, row_group_size=TURNS_PER_ROW_GROUP)
     return report
 
 

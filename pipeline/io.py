@@ -91,6 +91,32 @@ def parquet_writer(
         yield append
 
 
+@contextmanager
+def parquet_row_groups(
+    path: Path, like: pd.DataFrame, rows: int, check: Callable[[pd.DataFrame], pd.DataFrame]
+) -> Iterator[Callable[[pa.Table], None]]:
+    """`parquet_writer` for Arrow tables of any size: they are written in row groups of exactly
+    `rows` rows (the last may be shorter), each passed through `check` as a pandas table first.
+    The file is the one `write_parquet(check(whole), path, rows)` writes, without the whole table
+    in memory; `check` sees one row group at a time."""
+    buffered: list[pa.Table] = []
+    n_buffered = 0
+    with parquet_writer(path, like) as append:
+
+        def add(table: pa.Table) -> None:
+            nonlocal buffered, n_buffered
+            buffered.append(table)
+            n_buffered += table.num_rows
+            while n_buffered >= rows:
+                whole = pa.concat_tables(buffered)
+                append(check(whole.slice(0, rows).to_pandas()))
+                buffered, n_buffered = [whole.slice(rows)], n_buffered - rows
+
+        yield add
+        if n_buffered:
+            append(check(pa.concat_tables(buffered).to_pandas()))
+
+
 def write_csv(df: pd.DataFrame, path: Path) -> None:
     _write_with(
         path, lambda tmp: df.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")

@@ -182,6 +182,32 @@ def test_ingest_with_a_read_cache_reads_only_new_and_changed_files(
     pd.testing.assert_frame_equal(turns, run(None)[0])
 
 
+def test_ingest_reads_each_entry_as_its_file_comes_and_redoes_an_unreadable_one(
+    tmp_path, ingest_setup
+):
+    """The stage writes the turns file by file: an entry is read only when its file's turn
+    comes, and one that turns out unreadable then is pseudonymised again in its place."""
+    cfg, reader, deidentifier, allowlist = ingest_setup
+    corpus = copy_corpus(tmp_path / "corpus")
+    salt = ingest.cache_salt_of("ingest", ingest.INGEST_CODE, {})
+    plain = ingest.ingest(corpus, reader, cfg, deidentifier, allowlist)
+    ingest.ingest(corpus, reader, cfg, deidentifier, allowlist, SourceCache(tmp_path / "c", salt))
+
+    store = SourceCache(tmp_path / "c", salt)
+    results = ingest.ingested(corpus, reader, cfg, deidentifier, allowlist, store)
+    next(results)
+    assert len(store.used) <= 1
+    assert len(list(results)) + 1 == plain[1]["totals"]["files"]
+
+    entries = sorted((tmp_path / "c").rglob("*.pkl"))
+    entries[len(entries) // 2].write_bytes(b"cut off")  # exists, so planned as reused
+    store = SourceCache(tmp_path / "c", salt)
+    turns, report = ingest.ingest(corpus, reader, cfg, deidentifier, allowlist, store)
+    pd.testing.assert_frame_equal(turns, plain[0])
+    assert report == plain[1]
+    assert len(store.stored) == 1
+
+
 @pytest.mark.parametrize("with_read_cache", [False, True], ids=["", "read cache"])
 def test_ingest_redoes_a_file_that_mentions_a_new_participant(
     tmp_path, ingest_setup, with_read_cache

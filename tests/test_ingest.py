@@ -262,7 +262,7 @@ def test_flag_duplicates_keeps_the_first_and_names_it():
         _result("d.txt", "h1", status="rejected"),
         _result("e.txt", None),
     ]
-    flagged = ingest.flag_duplicates(results)
+    flagged = list(ingest.flag_duplicates(results))
     assert [r.entry["source"] for r in flagged] == ["a.txt", "b.txt", "c.txt", "d.txt", "e.txt"]
     assert [r.entry["status"] for r in flagged] == ["read", "read", "skipped", "rejected", "read"]
     assert "a.txt" in flagged[2].entry["reason"]

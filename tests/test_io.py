@@ -2,6 +2,7 @@ import json
 import os
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from pipeline import io
@@ -54,6 +55,56 @@ def test_parquet_writer_gives_every_table_the_schema_of_the_first(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.parquet", "t.parquet"]
 
 
+@pytest.mark.parametrize("sizes", [[7], [2, 0, 5, 1, 3, 4], [3, 3, 3], [1] * 10, []])
+def test_parquet_row_groups_writes_the_file_write_parquet_writes(tmp_path, sizes):
+    """Tables of any size, appended one by one, give the same bytes as the whole table written
+    at once in groups of 3 rows; `check` sees each group once, never more than 3 rows."""
+    whole = pd.DataFrame({"n": range(sum(sizes)), "s": [f"ë{i}" for i in range(sum(sizes))]})
+    like = whole.iloc[:0]
+    io.write_parquet(whole, tmp_path / "whole.parquet", row_group_size=3)
+    checked: list[int] = []
+
+    def check(frame: pd.DataFrame) -> pd.DataFrame:
+        checked.append(len(frame))
+        return frame
+
+    with io.parquet_row_groups(tmp_path / "parts.parquet", like, 3, check) as add:
+        start = 0
+        for size in sizes:
+            add(pa.Table.from_pandas(whole.iloc[start : start + size], preserve_index=False))
+            start += size
+    assert checked == [3] * (len(whole) // 3) + ([len(whole) % 3] if len(whole) % 3 else [])
+    read = pd.read_parquet(tmp_path / "parts.parquet")
+    pd.testing.assert_frame_equal(read, whole if len(whole) else like)
+    if len(whole):
+        assert (tmp_path / "parts.parquet").read_bytes() == (
+            tmp_path / "whole.parquet"
+        ).read_bytes()
+
+
+def test_parquet_row_groups_writes_nothing_when_the_block_or_a_check_fails(tmp_path):
+    like = pd.DataFrame({"n": pd.Series(dtype="int64")})
+    table = pa.table({"n": [1, 2, 3, 4]})
+
+    def reject_big(frame: pd.DataFrame) -> pd.DataFrame:
+        if frame["n"].max() > 3:
+            raise ValueError("n too big")
+        return frame
+
+    with (
+        pytest.raises(RuntimeError),
+        io.parquet_row_groups(tmp_path / "a.parquet", like, 2, reject_big) as add,
+    ):
+        add(table.slice(0, 2))
+        raise RuntimeError("crash")
+    with (
+        pytest.raises(ValueError, match="too big"),
+        io.parquet_row_groups(tmp_path / "b.parquet", like, 2, reject_big) as add,
+    ):
+        add(table)
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("per_read", [1, 2, 3, 10])
 def test_source_ranges_read_every_row_once_with_each_source_whole(tmp_path, per_read):
     names = ["b.txt", "a/z.txt", "a-b.txt", "één.txt", "Zaal.txt", "a/b.txt"]  # '-' < '/' < 'Z'
@@ -97,10 +148,12 @@ def test_read_sources_decodes_only_the_row_groups_that_can_hold_them(tmp_path, m
     read: list[list[int]] = []
     original = io.pq.ParquetFile.read_row_groups
     monkeypatch.setattr(
-        io.pq.ParquetFile, "read_row_groups",
+        io.pq.ParquetFile,
+        "read_row_groups",
         lambda self, groups, *a, **k: read.append(list(groups)) or original(self, groups, *a, **k),
     )
-    assert io.read_sources(path, ["03.txt", "17.txt"])["source"].tolist() == ["03.txt"] * 5 + [
-        "17.txt"
-    ] * 5
+    assert (
+        io.read_sources(path, ["03.txt", "17.txt"])["source"].tolist()
+        == ["03.txt"] * 5 + ["17.txt"] * 5
+    )
     assert read == [[1, 8]]
