@@ -303,21 +303,27 @@ def process_all(
     # read again: sending every parsed transcript back from the read workers cost more
     computed = mapped(_process_in_worker, [found[i] for i in todo], 1, desc="pseudonymise")
     todo_set = set(todo)
-    for i, key in enumerate(keys):
-        # entries are plain tuples: a class pickled by `python -m pipeline.ingest` lives in __main__
-        entry = cache.get(key) if i not in todo_set else None
-        if entry is not None:
-            yield FileResult(*entry)
-            continue
-        if i in todo_set:
-            result = next(computed)
-        else:  # an entry that turned out unreadable is redone here
-            load_deidentifier(1)
-            result = _process_in_worker(found[i])
-        if key is not None:
-            cache.put(key, (result.entry, result.turns, result.content_hash))
-        yield result
-    computed.close()
+    try:
+        for i, key in enumerate(keys):
+            # entries are plain tuples: a class pickled by `python -m pipeline.ingest` lives in
+            # __main__
+            entry = cache.get(key) if i not in todo_set else None
+            if entry is not None:
+                yield FileResult(*entry)
+                continue
+            if i in todo_set:
+                result = next(computed)
+            else:  # an entry that turned out unreadable is redone here
+                load_deidentifier(1)
+                result = _process_in_worker(found[i])
+            if key is not None:
+                cache.put(key, (result.entry, result.turns, result.content_hash))
+            yield result
+    finally:
+        computed.close()
+        # the de-identifier's tables (about 1 GB) are not kept past the run: `buurtlens tag`
+        # goes on to analyse and tag in this process
+        _WORKER.update(deidentifier=None, other_names=())
 
 
 def haystack(parsed: ParsedTranscript) -> str:

@@ -581,6 +581,13 @@ def tag_folder(directory: Path, params: dict) -> tuple[pd.DataFrame, pd.DataFram
     allowlist = pseudonymise.load_allowlist(p.allowlist, p.gemeenten)
     reader = ingest.reader_config(p, ingest_cfg)
     turns, report = ingest.ingest(directory, reader, ingest_cfg, deidentifier, allowlist)
+    model = load_model(p.model) if p.model.exists() else None
+    repo_turns = None
+    if model is None or model.codebook_digest != codebook.digest:
+        log.warning("no trained model for this codebook at %s; training one in memory from %s",
+                    p.model, p.annotations)
+        repo_turns, _ = ingest.ingest(p.transcripts, reader, ingest_cfg, deidentifier, allowlist)
+    deidentifier.cache_clear()  # nothing is pseudonymised from here on: its tables are freed
     pipe, info = nlp.load_pipeline(nlp_cfg.model)
     backoff = nlp.lemma_backoff(pipe) if info.fallback else None
 
@@ -588,11 +595,7 @@ def tag_folder(directory: Path, params: dict) -> tuple[pd.DataFrame, pd.DataFram
         chunks = nlp.analyse(frame, pipe, backoff=backoff, batch_size=nlp_cfg.batch_size)
         return pd.concat([tokens for tokens, _ in chunks], ignore_index=True)
 
-    model = load_model(p.model) if p.model.exists() else None
-    if model is None or model.codebook_digest != codebook.digest:
-        log.warning("no trained model for this codebook at %s; training one in memory from %s",
-                    p.model, p.annotations)
-        repo_turns, _ = ingest.ingest(p.transcripts, reader, ingest_cfg, deidentifier, allowlist)
+    if repo_turns is not None:
         model = train.fit_model(repo_turns, analysed(repo_turns), codebook, p.annotations,
                                 section(TrainParams, params.get("train")))
     tag_cfg = section(TagParams, params.get("tag"))

@@ -1,3 +1,5 @@
+import weakref
+
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -21,8 +23,9 @@ from pipeline.tag import (
     wide_table,
     write_tables,
 )
-from tests.conftest import make_turns
+from tests.conftest import TEST_DATA, make_turns
 
+CORPUS = TEST_DATA / "corpus"
 TEXTS = [
     "Die van de gemeente bepalen alles, wij worden nooit gehoord.",
     "Ik zit klem tussen mijn opdrachtgever en de bewoners, twee petten op.",
@@ -229,3 +232,42 @@ def test_a_failed_write_keeps_the_old_tables(tmp_path, corpus, sessions):
         write_tables(cut_off(), *paths, rows_per_group=1)
     assert [path.read_bytes() for path in paths] == [b"old", b"old"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["evidence.parquet", "tags.parquet"]
+
+
+class _Handle:
+    """The session's de-identifier behind an object of its own, which a test can see freed."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_tag_folder_frees_the_deidentifier_before_it_analyses(deidentifier, monkeypatch):
+    """deduce's tables (about 1 GB) are not needed once the files are pseudonymised: `buurtlens
+    tag` frees them before spaCy, the tagger and its workers take their share of memory."""
+    from pipeline import nlp, pseudonymise
+    from pipeline.params import read_params
+    from pipeline.tag import tag_folder
+
+    handles = []
+
+    def load():
+        handle = _Handle(deidentifier)
+        handles.append(weakref.ref(handle))
+        return handle
+
+    alive_when_analysing = []
+    load_pipeline = nlp.load_pipeline
+
+    def load_pipeline_noting(model):
+        alive_when_analysing.append([h() is not None for h in handles])
+        return load_pipeline(model)
+
+    monkeypatch.setattr(pseudonymise, "load_deidentifier", load)
+    monkeypatch.setattr(nlp, "load_pipeline", load_pipeline_noting)
+    turns, _, report = tag_folder(CORPUS, read_params())
+    assert len(handles) == 1  # loaded once, and used: the corpus was pseudonymised
+    assert alive_when_analysing == [[False]]
+    assert len(turns) == report["totals"]["turns"] > 0
