@@ -305,16 +305,16 @@ def process_all(
     todo_set = set(todo)
     try:
         for i, key in enumerate(keys):
-            # entries are plain tuples: a class pickled by `python -m pipeline.ingest` lives in
-            # __main__
-            entry = cache.get(key) if i not in todo_set else None
-            if entry is not None:
-                yield FileResult(*entry)
-                continue
             if i in todo_set:
                 result = next(computed)
-            else:  # an entry that turned out unreadable is redone here
-                load_deidentifier(1)
+            else:
+                # entries are plain tuples: a class pickled by `python -m pipeline.ingest` lives
+                # in __main__
+                entry = cache.get(key)
+                if entry is not None:
+                    yield FileResult(*entry)
+                    continue
+                load_deidentifier(1)  # an entry that turned out unreadable is redone here
                 result = _process_in_worker(found[i])
             if key is not None:
                 cache.put(key, (result.entry, result.turns, result.content_hash))
@@ -447,17 +447,9 @@ def ingested(
     )
 
 
-def ingest(
-    root: Path,
-    reader: ReaderConfig,
-    cfg: IngestParams,
-    deidentifier: Callable[[], Any],
-    allowlist: Any,
-    cache: SourceCache | None = None,
-    read_cache: SourceCache | None = None,
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """All turns below `root` in one table (`ingested`), and the ingestion report."""
-    results = list(ingested(root, reader, cfg, deidentifier, allowlist, cache, read_cache))
+def collect(results: Iterable[FileResult]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """All turns of `results` (`ingested`) in one table, and the ingestion report."""
+    results = list(results)
     tables = [r.turns for r in results if r.turns is not None]
     turns = pa.concat_tables(tables).to_pandas() if tables else empty_turns()
     return Turns.validate(turns), build_report(results)

@@ -580,13 +580,17 @@ def tag_folder(directory: Path, params: dict) -> tuple[pd.DataFrame, pd.DataFram
     deidentifier = functools.cache(pseudonymise.load_deidentifier)  # loaded once, if at all
     allowlist = pseudonymise.load_allowlist(p.allowlist, p.gemeenten)
     reader = ingest.reader_config(p, ingest_cfg)
-    turns, report = ingest.ingest(directory, reader, ingest_cfg, deidentifier, allowlist)
+    turns, report = ingest.collect(
+        ingest.ingested(directory, reader, ingest_cfg, deidentifier, allowlist)
+    )
     model = load_model(p.model) if p.model.exists() else None
     repo_turns = None
     if model is None or model.codebook_digest != codebook.digest:
         log.warning("no trained model for this codebook at %s; training one in memory from %s",
                     p.model, p.annotations)
-        repo_turns, _ = ingest.ingest(p.transcripts, reader, ingest_cfg, deidentifier, allowlist)
+        repo_turns, _ = ingest.collect(
+            ingest.ingested(p.transcripts, reader, ingest_cfg, deidentifier, allowlist)
+        )
     deidentifier.cache_clear()  # nothing is pseudonymised from here on: its tables are freed
     pipe, info = nlp.load_pipeline(nlp_cfg.model)
     backoff = nlp.lemma_backoff(pipe) if info.fallback else None

@@ -129,7 +129,7 @@ def test_ingest_with_cache_equals_without_and_redoes_only_changes(tmp_path, inge
     def run(folder):
         store = SourceCache(folder, salt)
         load = lambda: loads.append(folder) or deidentifier()  # noqa: E731
-        turns, report = ingest.ingest(corpus, reader, cfg, load, allowlist, store)
+        turns, report = ingest.collect(ingest.ingested(corpus, reader, cfg, load, allowlist, store))
         return turns, report, store
 
     plain, cold, warm = same_without_and_with_cache(run, tmp_path / "cache")
@@ -163,8 +163,8 @@ def test_ingest_with_a_read_cache_reads_only_new_and_changed_files(
         read.clear()
         read_cache = SourceCache(read_folder, salt) if read_folder else None
         store = SourceCache(tmp_path / "cache", salt)
-        turns, report = ingest.ingest(
-            corpus, reader, cfg, deidentifier, allowlist, store, read_cache
+        turns, report = ingest.collect(
+            ingest.ingested(corpus, reader, cfg, deidentifier, allowlist, store, read_cache)
         )
         return turns, report, list(read)
 
@@ -190,8 +190,12 @@ def test_ingest_reads_each_entry_as_its_file_comes_and_redoes_an_unreadable_one(
     cfg, reader, deidentifier, allowlist = ingest_setup
     corpus = copy_corpus(tmp_path / "corpus")
     salt = ingest.cache_salt_of("ingest", ingest.INGEST_CODE, {})
-    plain = ingest.ingest(corpus, reader, cfg, deidentifier, allowlist)
-    ingest.ingest(corpus, reader, cfg, deidentifier, allowlist, SourceCache(tmp_path / "c", salt))
+
+    def run(store=None):
+        return ingest.collect(ingest.ingested(corpus, reader, cfg, deidentifier, allowlist, store))
+
+    plain = run()
+    run(SourceCache(tmp_path / "c", salt))
 
     store = SourceCache(tmp_path / "c", salt)
     results = ingest.ingested(corpus, reader, cfg, deidentifier, allowlist, store)
@@ -202,7 +206,7 @@ def test_ingest_reads_each_entry_as_its_file_comes_and_redoes_an_unreadable_one(
     entries = sorted((tmp_path / "c").rglob("*.pkl"))
     entries[len(entries) // 2].write_bytes(b"cut off")  # exists, so planned as reused
     store = SourceCache(tmp_path / "c", salt)
-    turns, report = ingest.ingest(corpus, reader, cfg, deidentifier, allowlist, store)
+    turns, report = run(store)
     pd.testing.assert_frame_equal(turns, plain[0])
     assert report == plain[1]
     assert len(store.stored) == 1
@@ -224,12 +228,18 @@ def test_ingest_redoes_a_file_that_mentions_a_new_participant(
     )
     salt = ingest.cache_salt_of("ingest", ingest.INGEST_CODE, {})
     store = SourceCache(tmp_path / "cache", salt)
-    ingest.ingest(corpus, reader, cfg, deidentifier, allowlist, store, read_cache)
+
+    def run(store):
+        return ingest.collect(
+            ingest.ingested(corpus, reader, cfg, deidentifier, allowlist, store, read_cache)
+        )
+
+    run(store)
     (corpus / "b.txt").write_text(
         front + "Wubbo: Hallo, ik ben nieuw.\nAnne: Welkom.\n", encoding="utf-8"
     )
     store = SourceCache(tmp_path / "cache", salt)
-    turns, _ = ingest.ingest(corpus, reader, cfg, deidentifier, allowlist, store, read_cache)
+    turns, _ = run(store)
     assert len(store.stored) == 2  # the new file and the file that mentions Wubbo
     assert not turns[Turns.text].str.contains("Wubbo").any()
 

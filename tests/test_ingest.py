@@ -119,7 +119,7 @@ def reader(repo_paths, cfg):
 @pytest.fixture(scope="module")
 def ingested(corpus, reader, cfg, deidentifier, allowlist):
     """(turns, report) of the whole fixture corpus, in one process."""
-    return ingest.ingest(corpus, reader, cfg, lambda: deidentifier, allowlist)
+    return ingest.collect(ingest.ingested(corpus, reader, cfg, lambda: deidentifier, allowlist))
 
 
 @pytest.fixture(scope="module")
@@ -417,8 +417,9 @@ def test_two_processes_give_the_same_table_and_report(
 ):
     if "fork" not in multiprocessing.get_all_start_methods():
         pytest.skip("ingest runs in one process where fork is unavailable")
-    turns, report = ingest.ingest(
-        corpus, reader, dataclasses.replace(cfg, n_process=2), lambda: deidentifier, allowlist
+    two = dataclasses.replace(cfg, n_process=2)
+    turns, report = ingest.collect(
+        ingest.ingested(corpus, reader, two, lambda: deidentifier, allowlist)
     )
     pd.testing.assert_frame_equal(turns, ingested[0])
     assert report == ingested[1]
