@@ -51,7 +51,10 @@ class TrainedModel:
 def save_model(model: TrainedModel, path: Path) -> None:
     """A plain pickle: joblib's pure-Python unpickler took 1.3 s to load it, pickle's 0.02 s
     (the model holds vocabularies, not large arrays, where joblib would pay)."""
-    io.write_bytes(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL), path)
+    # Pickled after one round trip: unpickling interns attribute names, and pickle writes a string
+    # once per object, so a model read back from train's cache gave other bytes than a fresh fit.
+    read_back = pickle.loads(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+    io.write_bytes(pickle.dumps(read_back, protocol=pickle.HIGHEST_PROTOCOL), path)
 
 
 def load_model(path: Path) -> TrainedModel:
