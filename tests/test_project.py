@@ -211,6 +211,56 @@ def test_the_code_a_stage_caches_on_is_a_dvc_dependency(stage, module):
     assert not missing, f"stage {stage}: salted with, but no DVC dependency: {missing}"
 
 
+def imports_at_load(module: str) -> set[str]:
+    """The pipeline modules (file stems) that loading `pipeline.<module>` runs: its own, and
+    those its module-level imports load, transitively. Imports inside functions are not
+    followed: `tag.tag_folder`, for one, chains other stages for `buurtlens tag`, not for DVC."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        tree = ast.parse((REPO_ROOT / "pipeline" / f"{name}.py").read_text(encoding="utf-8"))
+        statements = list(tree.body)
+        while statements:
+            node = statements.pop()
+            if isinstance(node, ast.If | ast.Try | ast.With):
+                statements += [
+                    n
+                    for part in ("body", "orelse", "finalbody", "handlers")
+                    for n in getattr(node, part, [])
+                ]
+            elif isinstance(node, ast.ExceptHandler):
+                statements += node.body
+            elif isinstance(node, ast.ImportFrom) and node.module == "pipeline":
+                todo += [
+                    a.name for a in node.names if (REPO_ROOT / "pipeline" / f"{a.name}.py").exists()
+                ]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pipeline."):
+                todo.append(node.module.split(".")[1])
+            elif isinstance(node, ast.Import):
+                todo += [a.name.split(".")[1] for a in node.names if a.name.startswith("pipeline.")]
+    return seen
+
+
+def test_imports_at_load_follows_module_level_imports_only():
+    assert {"ingest", "pseudonymise", "readers", "io", "params"} <= imports_at_load("ingest")
+    assert "rules" not in imports_at_load("tag")  # imported inside functions only
+    assert "ingest" not in imports_at_load("tag")
+
+
+@pytest.mark.parametrize("stage", stage_ids())
+def test_every_pipeline_module_a_stage_loads_is_a_dvc_dependency(stage):
+    """DVC re-runs a stage only when a dependency changes: a module the stage imports but does
+    not list (io.py shapes turns.parquet's row groups, say) could change its output unseen."""
+    deps = entry_paths(dvc_stages()[stage]["deps"], read_params())
+    loaded = sorted(f"pipeline/{module}.py" for module in imports_at_load(stage))
+    missing = [path for path in loaded if path not in deps]
+    assert not missing, f"stage {stage} imports, but does not list as a dependency: {missing}"
+
+
 def locked_versions() -> dict[str, str]:
     """Package -> version pinned in requirements.lock (names normalised as in PEP 503)."""
     lines = (REPO_ROOT / "requirements.lock").read_text(encoding="utf-8").splitlines()
