@@ -167,36 +167,49 @@ def measure(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> Run
     return Run(seconds, usage.ru_maxrss / 1024, output)
 
 
-def floor(folder: Path) -> None:
-    """Child mode: bare nlp.pipe over the turn texts below `folder`, then bare deduce over each
-    transcript's turns (joined, one call per transcript); prints the counts and seconds."""
+def turn_texts(folder: Path) -> list[list[str]]:
+    """The turn texts of every transcript below `folder`, per transcript, as ingest reads them."""
     from pipeline.ingest import reader_config
-    from pipeline.nlp import load_pipeline
-    from pipeline.params import IngestParams, NlpParams, paths, read_params, section
-    from pipeline.pseudonymise import load_deidentifier
+    from pipeline.params import IngestParams, paths, read_params, section
     from pipeline.readers import discover, read_transcript
 
     params = read_params()
     cfg = section(IngestParams, params.get("ingest"))
     reader = reader_config(paths(params), cfg)
-    sessions = [
+    return [
         [t.text for t in read_transcript(f.path, reader).turns]
         for f in discover(folder, cfg.ignore)
         if f.status == "transcript"
     ]
-    texts = [text for session in sessions for text in session]
-    nlp_cfg = section(NlpParams, params.get("nlp"))
+
+
+def floor(folder: Path) -> None:
+    """Child mode (a): bare nlp.pipe over the turn texts below `folder`; prints the counts and
+    the seconds of the loop."""
+    from pipeline.nlp import load_pipeline
+    from pipeline.params import NlpParams, read_params, section
+
+    texts = [text for session in turn_texts(folder) for text in session]
+    nlp_cfg = section(NlpParams, read_params().get("nlp"))
     nlp, _ = load_pipeline(nlp_cfg.model)
     start = time.perf_counter()
     tokens = sum(len(doc) for doc in nlp.pipe(texts, batch_size=nlp_cfg.batch_size))
-    pipe_seconds = time.perf_counter() - start
+    print(f"FLOOR words={sum(len(t.split()) for t in texts)} tokens={tokens} "
+          f"turns={len(texts)} pipe_seconds={time.perf_counter() - start:.2f}")
+
+
+def bare_deduce(folder: Path) -> None:
+    """Child mode (a'): bare deduce over each transcript's turns (joined, one call per
+    transcript); prints the seconds of the loop. A process of its own, so that (a)'s peak
+    memory is spaCy's, not deduce's lookup tables."""
+    from pipeline.pseudonymise import load_deidentifier
+
+    sessions = turn_texts(folder)
     deidentifier = load_deidentifier()
     start = time.perf_counter()
     for session in sessions:
         deidentifier.deidentify("\n\n".join(session))
-    print(f"FLOOR words={sum(len(t.split()) for t in texts)} tokens={tokens} "
-          f"turns={len(texts)} pipe_seconds={pipe_seconds:.2f} "
-          f"deduce_seconds={time.perf_counter() - start:.2f}")
+    print(f"FLOOR deduce_seconds={time.perf_counter() - start:.2f}")
 
 
 def copy_repository(dest: Path) -> None:
@@ -228,8 +241,10 @@ def bench_size(n: int, pool: Pool, work: Path, seed: int, keep: bool = False) ->
     row["words"] = int(figures["words"])
     # the floor is the nlp.pipe loop alone (not reading the files or loading the model)
     row["floor"] = Run(figures["pipe_seconds"], a.max_rss_mb)
-    row["deduce"] = Run(figures["deduce_seconds"], a.max_rss_mb)
     print(f"[{n}] floor {a.seconds:.1f}s {a.max_rss_mb:.0f} MB", flush=True)
+    d = measure([sys.executable, "-m", "benchmarks.scale", "--deduce", str(corpus)], ROOT, env)
+    row["deduce"] = Run(floor_figures(d.output)["deduce_seconds"], d.max_rss_mb)
+    print(f"[{n}] bare deduce {d.seconds:.1f}s {d.max_rss_mb:.0f} MB", flush=True)
 
     row["stages"] = {}
     for stage in STAGES:
@@ -326,10 +341,14 @@ def main() -> None:
     parser.add_argument(
         "--keep", type=Path, help="work folder to use and keep, with its repository copies"
     )
-    parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)  # child mode
+    parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)  # child modes
+    parser.add_argument("--deduce", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor:
         floor(args.floor)
+        return
+    if args.deduce:
+        bare_deduce(args.deduce)
         return
     pool = load_pool(ROOT / "data/raw/transcripts")
     print(f"pool: {len(pool.turns)} turns, {len(pool.names)} names", flush=True)
