@@ -30,6 +30,7 @@ import importlib.metadata
 import logging
 import math
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -115,6 +116,30 @@ class Choice:
     reason: str
 
 
+@dataclass(frozen=True)
+class Embeddings:
+    """The units' embeddings without holding them all (1.2 M units of 100 dimensions are almost a
+    gigabyte): the sampled units' as the embedding model's fit gave them, any other unit's
+    computed through `transform` when asked, `TRANSFORM_BATCH` at a time."""
+
+    sampled: np.ndarray  # sorted positions of the units the embedding model was fitted on
+    vectors: np.ndarray  # their embeddings, in that order
+    transform: Callable[[pd.Series], np.ndarray]
+    inputs: pd.Series  # what `transform` embeds, one row per unit
+
+    def of(self, positions: np.ndarray) -> np.ndarray:
+        """The embeddings of the units at `positions`, in that order."""
+        at = np.minimum(np.searchsorted(self.sampled, positions), len(self.sampled) - 1)
+        in_sample = self.sampled[at] == positions
+        found = np.empty((len(positions), self.vectors.shape[1]), dtype=self.vectors.dtype)
+        found[in_sample] = self.vectors[at[in_sample]]
+        rest = np.flatnonzero(~in_sample)
+        for start in range(0, len(rest), TRANSFORM_BATCH):
+            batch = rest[start : start + TRANSFORM_BATCH]
+            found[batch] = self.transform(self.inputs.iloc[positions[batch]])
+        return found
+
+
 @dataclass
 class TopicFit:
     """A fitted BERTopic model with its units, embeddings, the clustering choice and the
@@ -122,7 +147,7 @@ class TopicFit:
 
     model: Any
     units: pd.DataFrame
-    embeddings: np.ndarray
+    embeddings: Embeddings
     topics: np.ndarray
     choice: Choice
     fitted: np.ndarray
@@ -257,12 +282,12 @@ def sample_positions(n_units: int, fit_sample: int | None, seed: int) -> np.ndar
 
 def embed(
     units: pd.DataFrame, fitted: np.ndarray, params: TopicsParams, stop_words: frozenset[str]
-):
-    """Embeddings of all units and the embedding model BERTopic keeps.
+) -> tuple[Embeddings, Any]:
+    """The units' embeddings and the embedding model BERTopic keeps.
 
     tfidf-svd: TF-IDF on lemmas + seeded TruncatedSVD + L2 normalisation (scikit-learn only),
-    fitted on the units at `fitted` and applied to the others. Any other value names a
-    sentence-transformers model, which embeds the pseudonymised text."""
+    fitted on the units at `fitted`; the others are embedded when asked. Any other value names a
+    sentence-transformers model, which embeds the pseudonymised text of every unit at once."""
     if params.embedding != TFIDF_SVD:
         try:
             from sentence_transformers import SentenceTransformer
@@ -273,7 +298,9 @@ def embed(
                 f"local cache; use '{TFIDF_SVD}' for the light, offline default"
             ) from exc
         encoder = _encoder(SentenceTransformer(params.embedding))
-        return encoder.embed(list(units["text"])), encoder
+        texts = units["text"]
+        every, vectors = np.arange(len(units)), encoder.embed(list(texts))
+        return Embeddings(every, vectors, lambda rows: encoder.embed(list(rows)), texts), encoder
     from sklearn.decomposition import TruncatedSVD
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import make_pipeline
@@ -288,15 +315,12 @@ def embed(
     if n_components < 1:  # one unit or one word: the normalised TF-IDF is the embedding
         pipe = make_pipeline(tfidf, Normalizer())
         vectors = pipe.fit_transform(lemmas.iloc[fitted]).toarray()
-        dense = _with_the_others(
-            vectors, lambda rows: pipe.transform(rows).toarray(), lemmas, fitted
-        )
+        dense = Embeddings(fitted, vectors, lambda rows: pipe.transform(rows).toarray(), lemmas)
         return dense, pipe
     pipe = make_pipeline(
         tfidf, TruncatedSVD(n_components=n_components, random_state=params.seed), Normalizer()
     )
-    vectors = pipe.fit_transform(lemmas.iloc[fitted])
-    return _with_the_others(vectors, pipe.transform, lemmas, fitted), pipe
+    return Embeddings(fitted, pipe.fit_transform(lemmas.iloc[fitted]), pipe.transform, lemmas), pipe
 
 
 def distinct_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -309,26 +333,6 @@ def distinct_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     renumber = np.empty_like(by_position)
     renumber[by_position] = np.arange(len(by_position))
     return first[by_position], renumber[inverse.reshape(-1)]
-
-
-def _with_the_others(
-    fitted_vectors: np.ndarray, transform: Any, lemmas: pd.Series, fitted: np.ndarray
-) -> np.ndarray:
-    """The embeddings of all units: those of the fitted units as fitted, the others through
-    `transform`, batch by batch."""
-    if len(fitted) == len(lemmas):
-        return fitted_vectors
-    vectors = np.empty((len(lemmas), fitted_vectors.shape[1]), dtype=fitted_vectors.dtype)
-    vectors[fitted] = fitted_vectors
-    others = _others(len(lemmas), fitted)
-    for start in range(0, len(others), TRANSFORM_BATCH):
-        batch = others[start : start + TRANSFORM_BATCH]
-        vectors[batch] = transform(lemmas.iloc[batch])
-    return vectors
-
-
-def _others(n_units: int, fitted: np.ndarray) -> np.ndarray:
-    return np.setdiff1d(np.arange(n_units), fitted, assume_unique=True)
 
 
 def _bertopic(choice: Choice, params: TopicsParams, embedder: Any, n_units: int, stop_words):
@@ -384,8 +388,9 @@ def fit(units: pd.DataFrame, params: TopicsParams, stop_words: frozenset[str]) -
     text_of, _ = pd.factorize(units["lemmas"])  # text ids in order of first appearance
     distinct = np.unique(text_of, return_index=True)[1]  # the first unit of each text
     sampled = distinct[sample_positions(len(distinct), params.fit_sample, params.seed)]
-    vectors, embedder = embed(units, sampled, params, stop_words)
-    first, twin = distinct_rows(vectors[sampled])  # different texts with the same embedding
+    embeddings, embedder = embed(units, sampled, params, stop_words)
+    sampled_vectors = embeddings.of(sampled)
+    first, twin = distinct_rows(sampled_vectors)  # different texts with the same embedding
     fitted = sampled[first]
     n = len(fitted)
     choice = choose(n, params)
@@ -397,14 +402,14 @@ def fit(units: pd.DataFrame, params: TopicsParams, stop_words: frozenset[str]) -
     docs = units["lemmas"].tolist()
     fit_docs = [docs[i] for i in fitted]
     model = _bertopic(choice, params, embedder, n, stop_words)
-    topics = np.asarray(model.fit_transform(fit_docs, embeddings=vectors[fitted])[0])
+    topics = np.asarray(model.fit_transform(fit_docs, embeddings=sampled_vectors[first])[0])
     if choice.mode == "hdbscan" and len(set(topics.tolist()) - {OUTLIER}) < 2:
         k = kmeans_k(n, params)
         choice = Choice(
             "kmeans", k, f"{choice.reason}; HDBSCAN found fewer than 2 topics, so k-means (k={k})"
         )
         model = _bertopic(choice, params, embedder, n, stop_words)
-        topics = np.asarray(model.fit_transform(fit_docs, embeddings=vectors[fitted])[0])
+        topics = np.asarray(model.fit_transform(fit_docs, embeddings=sampled_vectors[first])[0])
     if n < len(units):
         how = (
             f"fitted on a seeded sample of {len(sampled)} of {len(distinct)} distinct units "
@@ -418,16 +423,16 @@ def fit(units: pd.DataFrame, params: TopicsParams, stop_words: frozenset[str]) -
             f"{choice.reason}; {how}, the others assigned to the fitted topics",
         )
         topics = assign_the_others(
-            model, docs, text_of, vectors, sampled, topics[twin], params, stop_words
+            model, docs, text_of, embeddings, sampled, topics[twin], params, stop_words
         )
-    return TopicFit(model, units, vectors, topics, choice, fitted)
+    return TopicFit(model, units, embeddings, topics, choice, fitted)
 
 
 def assign_the_others(
     model: Any,
     docs: list[str],
     text_of: np.ndarray,
-    vectors: np.ndarray,
+    embeddings: Embeddings,
     sampled: np.ndarray,
     sampled_topics: np.ndarray,
     params: TopicsParams,
@@ -444,7 +449,7 @@ def assign_the_others(
     others = first_unit[topic_of_text < OUTLIER]
     for start in range(0, len(others), TRANSFORM_BATCH):
         batch = others[start : start + TRANSFORM_BATCH]
-        predicted = model.transform([docs[i] for i in batch], embeddings=vectors[batch])[0]
+        predicted = model.transform([docs[i] for i in batch], embeddings=embeddings.of(batch))[0]
         topic_of_text[text_of[batch]] = np.asarray(predicted)
         log.info("assigned %d of %d texts outside the sample", start + len(batch), len(others))
     topics = topic_of_text[text_of]
@@ -524,7 +529,7 @@ def assignments(result: TopicFit) -> pd.DataFrame:
 def _examples(result: TopicFit, topic: int) -> list[tuple[str, str, int]]:
     """The units nearest the topic's centroid (ties: first in unit order)."""
     idx = np.flatnonzero(result.topics == topic)
-    vectors = result.embeddings[idx]
+    vectors = result.embeddings.of(idx)
     centroid = vectors.mean(axis=0)
     norms = np.linalg.norm(vectors, axis=1) * (np.linalg.norm(centroid) or 1.0)
     sims = np.round(vectors @ centroid / np.where(norms == 0, 1.0, norms), 9)

@@ -21,6 +21,7 @@ from pipeline.schemas import Sentences, Tags, Tokens, Turns, empty  # noqa: E402
 from pipeline.topics import (  # noqa: E402
     OUTLIER,
     Choice,
+    Embeddings,
     TopicsParams,
     build_units,
     choose,
@@ -314,6 +315,25 @@ def test_a_sampled_fit_is_reproducible(mode, nlp, codebook, tmp_path):
     first = write_all(fit(90, nlp, codebook, params)[0], tmp_path / "a")
     second = write_all(fit(90, nlp, codebook, params)[0], tmp_path / "b")
     assert first == second
+
+
+def test_embeddings_of_any_units_are_the_fitted_or_transformed_rows():
+    """Only the sampled units' embeddings are held; any other unit's is computed when asked,
+    batch by batch, and equals what `transform` gives for it alone."""
+    inputs = pd.Series([f"woord{i} ander{i % 3}" for i in range(7)])
+    sampled = np.array([1, 4, 5])
+    vectors = np.array([[1.0, 1.0], [4.0, 4.0], [5.0, 5.0]])
+    calls = []
+
+    def transform(rows: pd.Series) -> np.ndarray:
+        calls.append(len(rows))
+        return np.array([[float(r.split()[0][5:]), -1.0] for r in rows])
+
+    embeddings = Embeddings(sampled, vectors, transform, inputs)
+    got = embeddings.of(np.array([6, 4, 0, 1, 3]))
+    assert got.tolist() == [[6.0, -1.0], [4.0, 4.0], [0.0, -1.0], [1.0, 1.0], [3.0, -1.0]]
+    assert calls == [3]  # the three units outside the sample, in one batch
+    assert embeddings.of(sampled).tolist() == vectors.tolist() and calls == [3]
 
 
 def test_distinct_rows_keep_input_order_and_map_every_copy():
