@@ -1,12 +1,19 @@
-"""A pool of forked worker processes that share what the parent has loaded."""
+"""Forked processes: a pool of workers that share what the parent has loaded, and a child that
+loads something slow while the parent goes on."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
-from collections.abc import Iterator
+import os
+import signal
+import traceback
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from multiprocessing.connection import Connection
+from typing import Any
 
 
 @contextmanager
@@ -18,10 +25,82 @@ def fork_pool(n_process: int) -> Iterator[ProcessPoolExecutor | None]:
     the cycle collector skips them): a worker's garbage collector would otherwise walk every
     inherited object and so copy every shared page.
     """
-    if n_process <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if n_process <= 1 or not can_fork():
         yield None
         return
     gc.freeze()
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=n_process, mp_context=context) as pool:
         yield pool
+
+
+def can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+class ForkedChild:
+    """A forked child process that runs `prepare` at once, then one job handed to it later, and
+    sends the job's results back one by one, in order.
+
+    For work behind a slow load (deduce's lookup tables): the child loads while the parent goes
+    on with its own work, and the parent never holds what was loaded. The child leads a process
+    group of its own, so closing it also ends any pool it forked (`fork_pool`).
+    """
+
+    def __init__(self, prepare: Callable[[], None]) -> None:
+        context = multiprocessing.get_context("fork")
+        self._conn, child_end = context.Pipe()
+        self._process = context.Process(target=_serve, args=(prepare, child_end), daemon=False)
+        self._process.start()
+        child_end.close()
+
+    def run(self, job: Callable[..., Iterable[Any]], *args: Any) -> Generator[Any, None, None]:
+        """The results of `job(*args)` in the child (`job` a module-level function, `args`
+        picklable); an error in the child is raised here with the child's traceback."""
+        self._conn.send((job, args))
+        while True:
+            # a child killed from outside may leave workers that keep the pipe open: no EOF
+            while not self._conn.poll(1.0) and self._process.is_alive():
+                pass
+            try:
+                kind, value = self._conn.recv()
+            except EOFError:
+                self._process.join()
+                raise RuntimeError(
+                    f"the child process ended (exit code {self._process.exitcode}) before "
+                    "finishing its work"
+                ) from None
+            if kind == "end":
+                return
+            if kind == "error":
+                raise RuntimeError(f"in the child process:\n{value}")
+            yield value
+
+    def close(self) -> None:
+        """End the child and its workers, at once wherever they are."""
+        if self._process.is_alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.kill()  # in case it had not yet made its own process group
+        self._process.join()
+        self._conn.close()
+
+    def __enter__(self) -> ForkedChild:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _serve(prepare: Callable[[], None], conn: Connection) -> None:
+    os.setpgrp()
+    try:
+        prepare()
+        job, args = conn.recv()
+        for result in job(*args):
+            conn.send(("result", result))
+        conn.send(("end", None))
+    except BaseException:  # noqa: BLE001 - everything goes back to the parent
+        conn.send(("error", traceback.format_exc()))
+    finally:
+        conn.close()

@@ -1,13 +1,20 @@
-"""The forked pool: work in this process for one process; the parent's heap frozen when forking."""
+"""The forked pool: work in this process for one process; the parent's heap frozen when forking.
+The forked child: prepares while the parent works, streams its job's results, ends with its
+workers."""
 
 from __future__ import annotations
 
 import gc
-import multiprocessing
+import os
+import time
+from pathlib import Path
 
 import pytest
 
-from pipeline.parallel import fork_pool
+from pipeline.parallel import ForkedChild, can_fork, fork_pool
+
+needs_fork = pytest.mark.skipif(not can_fork(), reason="this platform cannot fork")
+PREPARED: dict[str, object] = {}
 
 
 def _square(x: int) -> int:
@@ -19,11 +26,97 @@ def test_one_process_means_no_pool():
         assert pool is None
 
 
-@pytest.mark.skipif(
-    "fork" not in multiprocessing.get_all_start_methods(), reason="this platform cannot fork"
-)
+@needs_fork
 def test_two_processes_share_the_frozen_heap():
     with fork_pool(2) as pool:
         assert pool is not None
         assert gc.get_freeze_count() > 0  # inherited objects are not walked by the workers' gc
         assert list(pool.map(_square, range(5))) == [0, 1, 4, 9, 16]
+
+
+def _prepare() -> None:
+    PREPARED.update(pid=os.getpid(), state="loaded")
+
+
+def _slow_prepare() -> None:
+    time.sleep(60)
+
+
+def _results(n: int) -> list:
+    """What the child prepared, then n squares computed by two workers of its own."""
+    yield PREPARED["pid"], PREPARED["state"]
+    with fork_pool(2) as pool:
+        yield from pool.map(_square, range(n))
+
+
+def _failing(n: int):
+    yield n
+    raise ValueError(f"transcript {n} is unreadable")
+
+
+def _write_pid_then_sleep(folder: Path) -> None:
+    (folder / str(os.getpid())).touch()
+    time.sleep(60)
+
+
+def _busy_workers(folder: Path):
+    """Starts two workers that stay busy for a minute."""
+    with fork_pool(2) as pool:
+        busy = [pool.submit(_write_pid_then_sleep, folder) for _ in range(2)]
+        yield "started"
+        for future in busy:
+            yield future.result()
+
+
+@needs_fork
+def test_the_child_prepares_in_its_own_process_and_streams_its_job_in_order():
+    with ForkedChild(_prepare) as child:
+        results = list(child.run(_results, 6))
+    (pid, state), squares = results[0], results[1:]
+    assert pid != os.getpid() and state == "loaded"
+    assert "pid" not in PREPARED  # the parent never prepared
+    assert squares == [0, 1, 4, 9, 16, 25]
+
+
+@needs_fork
+def test_an_error_in_the_job_is_raised_in_the_parent_with_the_childs_traceback():
+    with ForkedChild(_prepare) as child:
+        results = child.run(_failing, 7)
+        assert next(results) == 7
+        with pytest.raises(RuntimeError, match="ValueError: transcript 7 is unreadable"):
+            next(results)
+
+
+@needs_fork
+def test_closing_a_child_still_preparing_ends_it_at_once():
+    started = time.perf_counter()
+    child = ForkedChild(_slow_prepare)
+    child.close()
+    assert time.perf_counter() - started < 10
+    assert child._process.exitcode is not None
+
+
+@needs_fork
+def test_closing_a_child_at_work_also_ends_the_workers_it_forked(tmp_path):
+    child = ForkedChild(_prepare)
+    results = child.run(_busy_workers, tmp_path)
+    assert next(results) == "started"
+    deadline = time.monotonic() + 30
+    while len(list(tmp_path.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = [int(f.name) for f in tmp_path.iterdir()]
+    assert len(workers) == 2
+    child.close()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in workers)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for a parent to reap it has ended)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status
