@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from tqdm import tqdm
 from pipeline import io, pseudonymise, schemas
 from pipeline.cache import SourceCache, digest
 from pipeline.cache import salt as cache_salt_of
-from pipeline.parallel import fork_pool
+from pipeline.parallel import ForkedChild, can_fork, fork_pool
 from pipeline.params import IngestParams, Paths, paths, read_params, section
 from pipeline.readers import (
     Found,
@@ -244,6 +244,73 @@ def corpus_names(per_file: Iterable[Iterable[str]]) -> list[str]:
     return list(dict.fromkeys(name for names in per_file for name in names))
 
 
+def _mapped(
+    work: Callable[[Any], Any], items: Sequence[Any], chunksize: int, desc: str, n_process: int
+) -> Iterator[Any]:
+    """`work` over `items` in order, over `n_process` forked workers, with a progress bar."""
+    progress = dict(total=len(items), desc=desc, unit="file", disable=None, mininterval=2)
+    # Forked workers share what this process has loaded (the de-identifier takes seconds).
+    with fork_pool(n_process if len(items) > 1 else 1) as pool:
+        if pool is None:
+            yield from tqdm(map(work, items), **progress)
+        else:
+            yield from tqdm(pool.map(work, items, chunksize=chunksize), **progress)
+
+
+def _pseudonymised(
+    files: Sequence[Found], names: Sequence[str], n_process: int
+) -> Generator[FileResult, None, None]:
+    """Each file's result, pseudonymised with the corpus's `names` known, in order."""
+    _WORKER["other_names"] = names
+    # read again: sending every parsed transcript back from the read workers cost more
+    yield from _mapped(_process_in_worker, files, 1, "pseudonymise", n_process)
+
+
+class _Pseudonymiser:
+    """Where the files are pseudonymised. With more than one process, in a forked child that
+    loads the de-identifier (seconds) while this process reads the corpus and its cache; that
+    child forks the workers, and this process never holds the de-identifier's tables (about
+    1 GB), which `buurtlens tag` does not need afterwards. With one process, here."""
+
+    def __init__(self, load: Callable[[], Any], n_process: int) -> None:
+        self._load, self._n_process = load, n_process
+        self._child: ForkedChild | None = None
+        self._in_child = n_process > 1 and can_fork()
+
+    def start(self) -> None:
+        """Begin loading the de-identifier (in the child; here it waits for `results`)."""
+        if self._in_child and self._child is None:
+            self._child = ForkedChild(self._load_here)
+
+    def _load_here(self) -> None:
+        if _WORKER["deidentifier"] is None:
+            _WORKER["deidentifier"] = self._load()
+
+    def results(
+        self, files: Sequence[Found], names: Sequence[str]
+    ) -> Generator[FileResult, None, None]:
+        """Each file's result, in order (`_pseudonymised`)."""
+        n_files = sum(f.status != "skipped" for f in files)
+        log.info("pseudonymising %d file(s) not in the cache", n_files)
+        if not self._in_child:
+            self._load_here()
+            return _pseudonymised(files, names, self._n_process)
+        self.start()
+        return self._child.run(_pseudonymised, files, names, self._n_process)
+
+    def one(self, file: Found, names: Sequence[str]) -> FileResult:
+        """One file's result, here (for the rare cache entry that turns out unreadable)."""
+        self._load_here()
+        _WORKER["other_names"] = names
+        return _process_in_worker(file)
+
+    def close(self) -> None:
+        if self._child is not None:
+            self._child.close()
+        # the tables are not kept past the run: `buurtlens tag` goes on in this process
+        _WORKER.update(deidentifier=None, other_names=())
+
+
 def process_all(
     found: Sequence[Found],
     reader: ReaderConfig,
@@ -258,52 +325,40 @@ def process_all(
     entry matches is not pseudonymised again (see `file_key`), and its entry is read only when
     its turn comes; a file whose `read_cache` entry matches is not read again for its names and
     words (`ReadSummary`). `deidentifier` loads the de-identifier: it is called once, and only
-    when some file is not in the cache (deduce takes seconds to load); None: read and validate
-    only."""
+    when some file is not in the cache, or some file is new to `read_cache` (then it starts
+    loading at once, see `_Pseudonymiser`); None: read and validate only."""
     if cache is None or deidentifier is None:  # entries hold pseudonymised results only
         cache = SourceCache(None)
     _WORKER.update(reader=reader, deidentifier=None, allowlist=allowlist, other_names=())
-
-    def mapped(work: Any, items: Sequence[Any], chunksize: int, desc: str) -> Iterator[Any]:
-        progress = dict(total=len(items), desc=desc, unit="file", disable=None, mininterval=2)
-        # Forked workers share the parent's de-identifier (its lookup tables take seconds to load).
-        with fork_pool(n_process if len(items) > 1 else 1) as pool:
-            if pool is None:
-                yield from tqdm(map(work, items), **progress)
-            else:
-                yield from tqdm(pool.map(work, items, chunksize=chunksize), **progress)
-
-    def load_deidentifier(n_files: int) -> None:
-        if deidentifier is not None and _WORKER["deidentifier"] is None:
-            _WORKER["deidentifier"] = deidentifier()
-            log.info("de-identifier loaded for %d file(s) not in the cache", n_files)
-
-    contents = [content_digest(f) if f.status != "skipped" else None for f in found]
     if deidentifier is None:
         read_cache = None  # validating only: nothing to reuse
-    read = read_summaries(
-        found,
-        contents,
-        read_cache,
-        lambda todo: list(mapped(_read_in_worker, todo, READ_CHUNK, "read")),
-    )
-    names = (
-        corpus_names(r.names for r in read if r is not None) if deidentifier is not None else []
-    )
-    _WORKER["other_names"] = names
-    present = names_present([r.words if r is not None else "" for r in read], names)
-    keys = [
-        file_key(cache, f, content, here) if r is not None else None
-        for f, content, r, here in zip(found, contents, read, present, strict=True)
-    ]
-    todo = [i for i, k in enumerate(keys) if k is None or not cache.has(k)]
-    to_pseudonymise = sum(keys[i] is not None for i in todo)  # not the skipped files
-    if to_pseudonymise:
-        load_deidentifier(to_pseudonymise)
-    # read again: sending every parsed transcript back from the read workers cost more
-    computed = mapped(_process_in_worker, [found[i] for i in todo], 1, desc="pseudonymise")
-    todo_set = set(todo)
+        pseudonymiser = None
+    else:
+        pseudonymiser = _Pseudonymiser(deidentifier, n_process)
+    computed: Generator[FileResult, None, None] | None = None
     try:
+        contents = [content_digest(f) if f.status != "skipped" else None for f in found]
+        if pseudonymiser is not None and any_unread(found, contents, read_cache):
+            pseudonymiser.start()  # a new or changed file: its result cannot be in the cache
+        read = read_summaries(
+            found,
+            contents,
+            read_cache,
+            lambda todo: list(_mapped(_read_in_worker, todo, READ_CHUNK, "read", n_process)),
+        )
+        names = corpus_names(r.names for r in read if r is not None) if pseudonymiser else []
+        present = names_present([r.words if r is not None else "" for r in read], names)
+        keys = [
+            file_key(cache, f, content, here) if r is not None else None
+            for f, content, r, here in zip(found, contents, read, present, strict=True)
+        ]
+        todo = [i for i, k in enumerate(keys) if k is None or not cache.has(k)]
+        files = [found[i] for i in todo]
+        if pseudonymiser is not None and any(keys[i] is not None for i in todo):
+            computed = pseudonymiser.results(files, names)
+        else:  # skipped files, or validating only
+            computed = _pseudonymised(files, names, n_process)
+        todo_set = set(todo)
         for i, key in enumerate(keys):
             if i in todo_set:
                 result = next(computed)
@@ -314,16 +369,15 @@ def process_all(
                 if entry is not None:
                     yield FileResult(*entry)
                     continue
-                load_deidentifier(1)  # an entry that turned out unreadable is redone here
-                result = _process_in_worker(found[i])
+                result = pseudonymiser.one(found[i], names)  # its entry was unreadable
             if key is not None:
                 cache.put(key, (result.entry, result.turns, result.content_hash))
             yield result
     finally:
-        computed.close()
-        # the de-identifier's tables (about 1 GB) are not kept past the run: `buurtlens tag`
-        # goes on to analyse and tag in this process
-        _WORKER.update(deidentifier=None, other_names=())
+        if computed is not None:
+            computed.close()
+        if pseudonymiser is not None:
+            pseudonymiser.close()
 
 
 def haystack(parsed: ParsedTranscript) -> str:
@@ -381,6 +435,18 @@ def content_digest(found: Found) -> str:
     """A digest of a file's bytes and its sidecar's."""
     sidecar = found.path.with_name(found.path.name + ".yaml")
     return digest(found.path.read_bytes(), sidecar.read_bytes() if sidecar.is_file() else b"")
+
+
+def any_unread(
+    found: Sequence[Found], contents: Sequence[str | None], read_cache: SourceCache | None
+) -> bool:
+    """Whether some file (`contents`: its `content_digest`) has no `read_cache` entry."""
+    if read_cache is None:
+        return True
+    return any(
+        c is not None and not read_cache.has(read_cache.key(f.rel, c))
+        for f, c in zip(found, contents, strict=True)
+    )
 
 
 def read_summaries(

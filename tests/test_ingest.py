@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import multiprocessing
+import os
 import pickle
 import re
 import shutil
@@ -423,6 +424,45 @@ def test_two_processes_give_the_same_table_and_report(
     )
     pd.testing.assert_frame_equal(turns, ingested[0])
     assert report == ingested[1]
+
+
+def test_with_two_processes_the_deidentifier_loads_in_a_child_and_never_here(
+    tmp_path, run_outputs, corpus, repo_paths, cfg, deidentifier, monkeypatch
+):
+    """It loads while this process reads the corpus, and `buurtlens tag` goes on without its
+    tables; the turns are those of a run in one process."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("ingest runs in one process where fork is unavailable")
+    _, out = run_outputs
+    loaded_in = tmp_path / "loaded-in"
+
+    def load():
+        loaded_in.write_text(str(os.getpid()))
+        return deidentifier
+
+    monkeypatch.setattr(pseudonymise, "load_deidentifier", load)
+    p = paths_writing_to(repo_paths, corpus, tmp_path / "out")
+    ingest.run(p, dataclasses.replace(cfg, n_process=2))
+    assert int(loaded_in.read_text()) != os.getpid()
+    assert ingest._WORKER["deidentifier"] is None
+    pd.testing.assert_frame_equal(pd.read_parquet(p.turns), pd.read_parquet(out / "turns.parquet"))
+
+
+def test_a_file_without_a_read_cache_entry_is_unread(corpus, tmp_path):
+    """Such a file is new or changed, so the de-identifier starts loading before the corpus is
+    read: its result cannot be in the cache."""
+    from pipeline.cache import SourceCache
+
+    found = [f for f in discover(corpus, ["README.md"]) if f.status == "transcript"][:2]
+    contents = [ingest.content_digest(f) for f in found]
+    read_cache = SourceCache(tmp_path, "salt")
+    assert ingest.any_unread(found, contents, read_cache)
+    read_cache.put(read_cache.key(found[0].rel, contents[0]), ((), ""))
+    assert ingest.any_unread(found, contents, read_cache)
+    read_cache.put(read_cache.key(found[1].rel, contents[1]), ((), ""))
+    assert not ingest.any_unread(found, contents, read_cache)
+    assert not ingest.any_unread(found, [contents[0], None], read_cache)  # a skipped file
+    assert ingest.any_unread(found, contents, None)  # no read cache: everything is read
 
 
 # --- leaks --------------------------------------------------------------------------------------
