@@ -346,7 +346,8 @@ def process_all(
             read_cache,
             lambda todo: list(_mapped(_read_in_worker, todo, READ_CHUNK, "read", n_process)),
         )
-        names = corpus_names(r.names for r in read if r is not None) if pseudonymiser else []
+        summaries = [r for r in read if r is not None]
+        names = corpus_names(r.names for r in summaries) if pseudonymiser is not None else []
         present = names_present([r.words if r is not None else "" for r in read], names)
         keys = [
             file_key(cache, f, content, here) if r is not None else None

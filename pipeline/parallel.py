@@ -55,33 +55,45 @@ class ForkedChild:
         child_end.close()
 
     def run(self, job: Callable[..., Iterable[Any]], *args: Any) -> Generator[Any, None, None]:
-        """The results of `job(*args)` in the child (`job` a module-level function, `args`
-        picklable); an error in the child is raised here with the child's traceback."""
+        """Hand `job(*args)` to the child now (`job` a module-level function, `args` picklable)
+        and return its results as they come; an error in the child is raised here with the
+        child's traceback."""
         self._conn.send((job, args))
+        return self._results()
+
+    def _results(self) -> Generator[Any, None, None]:
         while True:
-            # a child killed from outside may leave workers that keep the pipe open: no EOF
-            while not self._conn.poll(1.0) and self._process.is_alive():
-                pass
-            try:
-                kind, value = self._conn.recv()
-            except EOFError:
-                self._process.join()
-                raise RuntimeError(
-                    f"the child process ended (exit code {self._process.exitcode}) before "
-                    "finishing its work"
-                ) from None
+            kind, value = self._receive()
             if kind == "end":
                 return
             if kind == "error":
                 raise RuntimeError(f"in the child process:\n{value}")
             yield value
 
+    def _receive(self) -> tuple[str, Any]:
+        # polled: a child killed from outside may leave workers that hold the pipe open (no EOF)
+        while not self._conn.poll(1.0):
+            if not self._process.is_alive() and not self._conn.poll():
+                raise self._ended()
+        try:
+            return self._conn.recv()
+        except EOFError:
+            raise self._ended() from None
+
+    def _ended(self) -> RuntimeError:
+        self.close()
+        return RuntimeError(
+            f"the child process ended (exit code {self._process.exitcode}) before finishing its "
+            "work"
+        )
+
     def close(self) -> None:
-        """End the child and its workers, at once wherever they are."""
+        """End the child and the workers it forked, at once wherever they are (also workers
+        left behind by a child that died)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._process.pid, signal.SIGKILL)
         if self._process.is_alive():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._process.pid, signal.SIGKILL)
-            self._process.kill()  # in case it had not yet made its own process group
+            self._process.kill()  # it had not yet made its own process group
         self._process.join()
         self._conn.close()
 

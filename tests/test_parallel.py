@@ -87,6 +87,31 @@ def test_an_error_in_the_job_is_raised_in_the_parent_with_the_childs_traceback()
             next(results)
 
 
+def _dying(folder: Path | None):
+    """Yields once, then the child ends without a word (killed, out of memory), leaving its
+    workers busy when `folder` is given."""
+    yield "started"
+    if folder is None:
+        os._exit(3)
+    with fork_pool(2) as pool:
+        busy = [pool.submit(_write_pid_then_sleep, folder) for _ in range(2)]
+        while len(list(folder.iterdir())) < 2:
+            time.sleep(0.05)
+        os._exit(3)
+        yield busy
+
+
+@needs_fork
+@pytest.mark.parametrize("with_workers", [False, True], ids=["alone", "workers-left-behind"])
+def test_a_child_that_dies_is_an_error_not_a_hang(tmp_path, with_workers):
+    with ForkedChild(_prepare) as child:
+        results = child.run(_dying, tmp_path if with_workers else None)
+        assert next(results) == "started"
+        with pytest.raises(RuntimeError, match=r"ended \(exit code 3\) before finishing"):
+            next(results)
+    assert _all_ended([int(f.name) for f in tmp_path.iterdir()])
+
+
 @needs_fork
 def test_closing_a_child_still_preparing_ends_it_at_once():
     started = time.perf_counter()
@@ -107,10 +132,15 @@ def test_closing_a_child_at_work_also_ends_the_workers_it_forked(tmp_path):
     workers = [int(f.name) for f in tmp_path.iterdir()]
     assert len(workers) == 2
     child.close()
+    assert _all_ended(workers)
+
+
+def _all_ended(pids: list[int]) -> bool:
+    """Whether every process of `pids` has ended within ten seconds (signals take a moment)."""
     deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(_alive(pid) for pid in workers)
+    return not any(_alive(pid) for pid in pids)
 
 
 def _alive(pid: int) -> bool:
