@@ -1,3 +1,4 @@
+import os
 import pickle
 import weakref
 
@@ -257,18 +258,27 @@ class _Handle:
         return getattr(self.inner, name)
 
 
-def test_tag_folder_frees_the_deidentifier_before_it_analyses(deidentifier, monkeypatch):
+@pytest.mark.parametrize("n_process", [1, 2])
+def test_tag_folder_frees_the_deidentifier_before_it_analyses(
+    deidentifier, monkeypatch, tmp_path, n_process
+):
     """deduce's tables (about 1 GB) are not needed once the files are pseudonymised: `buurtlens
-    tag` frees them before spaCy, the tagger and its workers take their share of memory."""
+    tag` frees them before spaCy, the tagger and its workers take their share of memory. With
+    two processes they are loaded in a child process and never here."""
     from pipeline import nlp, pseudonymise
+    from pipeline.parallel import can_fork
     from pipeline.params import read_params
     from pipeline.tag import tag_folder
 
+    if n_process > 1 and not can_fork():
+        pytest.skip("ingest runs in one process where fork is unavailable")
     handles = []
+    loaded_in = tmp_path / "loaded-in"
 
     def load():
         handle = _Handle(deidentifier)
         handles.append(weakref.ref(handle))
+        loaded_in.write_text(str(os.getpid()))
         return handle
 
     alive_when_analysing = []
@@ -280,7 +290,14 @@ def test_tag_folder_frees_the_deidentifier_before_it_analyses(deidentifier, monk
 
     monkeypatch.setattr(pseudonymise, "load_deidentifier", load)
     monkeypatch.setattr(nlp, "load_pipeline", load_pipeline_noting)
-    turns, _, report = tag_folder(CORPUS, read_params())
-    assert len(handles) == 1  # loaded once, and used: the corpus was pseudonymised
-    assert alive_when_analysing == [[False]]
+    params = read_params()
+    params["ingest"] = {**params["ingest"], "n_process": n_process}
+    turns, _, report = tag_folder(CORPUS, params)
+    assert loaded_in.exists()  # loaded, and used: the corpus was pseudonymised
+    if n_process == 1:
+        assert int(loaded_in.read_text()) == os.getpid() and len(handles) == 1
+        assert alive_when_analysing == [[False]]
+    else:
+        assert int(loaded_in.read_text()) != os.getpid() and handles == []
+        assert alive_when_analysing == [[]]
     assert len(turns) == report["totals"]["turns"] > 0
