@@ -345,7 +345,7 @@ def test_distinct_rows_keep_input_order_and_map_every_copy():
 
 @pytest.mark.parametrize("mode", ["kmeans", "hdbscan"])
 def test_repeated_units_count_once_in_the_fit_and_fully_in_the_sizes(mode, nlp, codebook):
-    params = dataclasses.replace(PARAMS, mode=mode, n_topics=3, min_topic_size=5)
+    params = dataclasses.replace(PARAMS, mode=mode, n_topics=3, min_topic_size=3)
     frames, meta, result = fit(90, nlp, codebook, params)  # 45 texts, each twice
     assert meta["n_units"] == 90 and meta["n_units_fitted"] == 45
     assert "fitted on the 45 distinct of 90 units" in meta["reason"]
@@ -362,7 +362,7 @@ def test_a_fit_on_repeated_units_is_reproducible(nlp, codebook, tmp_path):
     """Seeded UMAP gives a new layout in every run when rows repeat (umap-learn #1277); on
     these 90 units, each text twice, it did before the fit took each text once."""
     turns, tokens, sentences = corpus(90, nlp)
-    params = dataclasses.replace(PARAMS, mode="hdbscan", min_topic_size=5)
+    params = dataclasses.replace(PARAMS, mode="hdbscan", min_topic_size=3)
     first, second = (run(sentences, tokens, turns, no_tags(), codebook, params) for _ in "ab")
     layouts = [result.model.umap_model.embedding_ for _, _, result in (first, second)]
     np.testing.assert_array_equal(layouts[0], layouts[1])
