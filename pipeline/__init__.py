@@ -1,5 +1,9 @@
 """buurtlens: qualitative analysis of Dutch conversation transcripts."""
 
+from pipeline.cpu import use_avx2_code
+
+use_avx2_code()  # before any stage loads NumPy: the same results on AVX2 and AVX-512 CPUs
+
 # Loaders for notebooks (`from pipeline import load_prevalence`), imported on first use so that
 # importing any pipeline module stays free of work.
 _LOADERS = (

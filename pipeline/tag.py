@@ -256,7 +256,7 @@ def tag_corpus(
 # The modules whose code decides a source's tags and evidence (part of the cache salt).
 TAG_CODE = (
     "tag.py", "rules.py", "features.py", "classifier.py", "session_model.py", "codebook.py",
-    "schemas.py",
+    "schemas.py", "cpu.py",
 )
 
 

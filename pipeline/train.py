@@ -109,7 +109,7 @@ def fit_model(turns: pd.DataFrame, tokens: pd.DataFrame, codebook: Codebook,
 # The modules whose code decides the model and its evaluation (part of the cache salt).
 TRAIN_CODE = (
     "train.py", "classifier.py", "session_model.py", "features.py", "rules.py", "annotations.py",
-    "evaluate.py", "codebook.py", "tag.py", "schemas.py",
+    "evaluate.py", "codebook.py", "tag.py", "schemas.py", "cpu.py",
 )
 
 

@@ -216,7 +216,7 @@ def imports_at_load(module: str, package: Path = REPO_ROOT / "pipeline") -> set[
     those its module-level imports load, transitively. Imports inside functions are not
     followed: `tag.tag_folder`, for one, chains other stages for `buurtlens tag`, not for DVC."""
     seen: set[str] = set()
-    todo = [module]
+    todo = ["__init__", module]  # a package runs its __init__ before any of its modules
     while todo:
         name = todo.pop()
         if name in seen:
@@ -253,10 +253,14 @@ def test_imports_at_load_follows_module_level_imports_only(tmp_path):
         "schemas": "",
         "fast": "",
         "other": "",
+        "__init__": "from pipeline.first import setting\n",  # runs before any module
+        "first": "",
     }
     for name, code in modules.items():
         (tmp_path / f"{name}.py").write_text(code, encoding="utf-8")
-    assert imports_at_load("stage", tmp_path) == {"stage", "io", "params", "schemas", "fast"}
+    assert imports_at_load("stage", tmp_path) == {
+        "__init__", "first", "stage", "io", "params", "schemas", "fast"
+    }
 
 
 @pytest.mark.parametrize("stage", stage_ids())
