@@ -29,7 +29,13 @@ def test_a_cpu_without_avx2_or_another_architecture_keeps_its_own_code():
 
 def test_a_variable_the_user_set_is_kept():
     settings = avx2_settings(AVX512_CPU, "x86_64", {"OPENBLAS_CORETYPE": "SkylakeX"})
-    assert settings == {"NPY_DISABLE_CPU_FEATURES": AVX2_CODE["NPY_DISABLE_CPU_FEATURES"]}
+    assert settings == {k: v for k, v in AVX2_CODE.items() if k != "OPENBLAS_CORETYPE"}
+
+
+def test_numbas_cpu_name_and_features_are_set_together():
+    """A CPU name alone would get the host's features (AVX-512) added; a user's name stays whole."""
+    settings = avx2_settings(AVX512_CPU, "x86_64", {"NUMBA_CPU_NAME": "generic"})
+    assert settings == {k: v for k, v in AVX2_CODE.items() if not k.startswith("NUMBA_")}
 
 
 def test_cpu_flags_reads_the_flags_line(tmp_path):
@@ -46,7 +52,14 @@ def vector_code(env: dict[str, str]) -> dict[str, object]:
         "from numpy._core._multiarray_umath import __cpu_features__ as features\n"
         "from threadpoolctl import threadpool_info\n"
         "blas = [i['architecture'] for i in threadpool_info() if i['internal_api'] == 'openblas']\n"
-        "print(json.dumps({'blas': blas, 'x86_v4': features.get('X86_V4', False)}))\n"
+        "import numba\n"
+        "@numba.njit(fastmath=True)\n"
+        "def squares(a):\n"
+        "    return (a * a).sum()\n"
+        "squares(numpy.ones(4))\n"
+        "asm = next(iter(squares.inspect_asm().values()))\n"
+        "print(json.dumps({'blas': blas, 'x86_v4': features.get('X86_V4', False),\n"
+        "                  'numba_avx512': 'zmm' in asm}))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO_ROOT, env=env
@@ -67,6 +80,7 @@ def test_a_stage_process_runs_the_avx2_code():
     code = vector_code(env)
     assert code["x86_v4"] is False
     assert code["blas"] and set(code["blas"]) == {"Haswell"}
+    assert code["numba_avx512"] is False  # no AVX-512 register in UMAP's kind of compiled code
 
 
 @needs_avx2
