@@ -4,10 +4,10 @@ NumPy and OpenBLAS choose their vector code when they load, and numba compiles U
 the CPU at hand: AVX-512 where the CPU has it, AVX2 where it has that. The two round some sums
 and logarithms differently in the last bits, and that is enough to change results: on an AVX-512
 machine the committed pipeline gave macro-F1 0.8065 instead of 0.8075, other borderline tags and
-other topics. `pipeline/__init__.py` asks all three for AVX2 code
-before any of them loads, so the results are the same bytes on AVX2 and AVX-512 machines. CPUs
-without AVX2 and other architectures (ARM) keep their own code and may differ in the last bits;
-a variable the user set is never overridden.
+other topics. `pipeline/__init__.py` asks all three for AVX2 code before any of them loads, so
+the results are the same bytes on AVX2 and AVX-512 machines. CPUs without AVX2 and other
+architectures (ARM) keep their own code and may differ in the last bits; a variable the user set
+is never overridden.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def cpu_flags(cpuinfo: Path = CPUINFO) -> set[str]:
 
 
 def avx2_settings(flags: set[str], machine: str, environ: Mapping[str, str]) -> dict[str, str]:
-    """The variables to set so that NumPy and OpenBLAS run their AVX2 code (none on a CPU that
+    """The variables to set so that NumPy, OpenBLAS and numba run AVX2 code (none on a CPU that
     lacks AVX2, where forcing it would crash, and none the user already set)."""
     if machine.lower() not in {"x86_64", "amd64"} or "avx2" not in flags:
         return {}

@@ -1,4 +1,4 @@
-"""pipeline.cpu: NumPy and OpenBLAS run their AVX2 code on every x86-64 CPU that has it."""
+"""pipeline.cpu: NumPy, OpenBLAS and numba run AVX2 code on every x86-64 CPU that has it."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pipeline.params import REPO_ROOT
 AVX512_CPU = {"fpu", "sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw"}
 
 
-def test_an_avx2_cpu_gets_both_libraries_avx2_code():
+def test_an_avx2_cpu_gets_avx2_code_from_all_three_libraries():
     assert avx2_settings(AVX512_CPU, "x86_64", {}) == AVX2_CODE
     assert avx2_settings(AVX512_CPU - {"avx512f", "avx512bw"}, "AMD64", {}) == AVX2_CODE
 
@@ -46,7 +46,7 @@ def test_cpu_flags_reads_the_flags_line(tmp_path):
 
 
 def vector_code(env: dict[str, str]) -> dict[str, object]:
-    """What NumPy and OpenBLAS run in a new process that imports a pipeline module first."""
+    """What NumPy, OpenBLAS and numba run in a new process that imports a pipeline module first."""
     probe = (
         "import json, pipeline.io, numpy\n"
         "from numpy._core._multiarray_umath import __cpu_features__ as features\n"
