@@ -68,6 +68,11 @@ def vector_code(env: dict[str, str]) -> dict[str, object]:
     return json.loads(done.stdout)
 
 
+def environment_without_the_pin() -> dict[str, str]:
+    """This process's environment as it was before `pipeline` set the variables."""
+    return {k: v for k, v in os.environ.items() if k not in AVX2_CODE}
+
+
 needs_avx2 = pytest.mark.skipif(
     platform.machine() != "x86_64" or "avx2" not in cpu_flags(),
     reason="this CPU has no AVX2 (or is not x86-64): pipeline.cpu leaves its vector code alone",
@@ -76,8 +81,7 @@ needs_avx2 = pytest.mark.skipif(
 
 @needs_avx2
 def test_a_stage_process_runs_the_avx2_code():
-    env = {k: v for k, v in os.environ.items() if k not in AVX2_CODE}
-    code = vector_code(env)
+    code = vector_code(environment_without_the_pin())
     assert code["x86_v4"] is False
     assert code["blas"] and set(code["blas"]) == {"Haswell"}
     assert code["numba_avx512"] is False  # no AVX-512 register in UMAP's kind of compiled code
@@ -85,8 +89,7 @@ def test_a_stage_process_runs_the_avx2_code():
 
 @needs_avx2
 def test_the_users_own_choice_reaches_openblas():
-    env = {k: v for k, v in os.environ.items() if k not in AVX2_CODE}
-    code = vector_code({**env, "OPENBLAS_CORETYPE": "Sandybridge"})
+    code = vector_code({**environment_without_the_pin(), "OPENBLAS_CORETYPE": "Sandybridge"})
     assert set(code["blas"]) == {"Sandybridge"}
 
 
