@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import multiprocessing
 import os
 import pickle
 import re
@@ -18,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline import ingest, pseudonymise
+from pipeline.parallel import can_fork
 from pipeline.params import IngestParams, Paths, read_params, section
 from pipeline.readers import Found, discover, read_transcript
 from pipeline.schemas import Turns
@@ -416,7 +416,7 @@ def test_run_writes_report_and_turns(run_outputs, ingested):
 def test_two_processes_give_the_same_table_and_report(
     corpus, reader, cfg, ingested, deidentifier, allowlist
 ):
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if not can_fork():
         pytest.skip("ingest runs in one process where fork is unavailable")
     two = dataclasses.replace(cfg, n_process=2)
     turns, report = ingest.collect(
@@ -431,7 +431,7 @@ def test_with_two_processes_the_deidentifier_loads_in_a_child_and_never_here(
 ):
     """It loads while this process reads the corpus, and `buurtlens tag` goes on without its
     tables; the turns are those of a run in one process."""
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if not can_fork():
         pytest.skip("ingest runs in one process where fork is unavailable")
     _, out = run_outputs
     loaded_in = tmp_path / "loaded-in"
