@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import logging
 import re
 import sys
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,6 +45,7 @@ from pipeline.cache import SourceCache, arrow_groups, digested_groups
 from pipeline.cache import salt as cache_salt_of
 from pipeline.cache import version as cache_version
 from pipeline.lemmas import LemmaBackoff
+from pipeline.parallel import can_fork, loading_worker
 from pipeline.params import NlpParams, paths, read_params, section
 from pipeline.pseudonymise import PLACEHOLDER_RE
 from pipeline.schemas import Sentences, Tokens, Turns, empty
@@ -302,7 +307,7 @@ def cache_salt(cfg: NlpParams) -> str:
 
 
 def analyse_sources(
-    turn_ranges: Iterable[pd.DataFrame],
+    turn_ranges: Callable[[], Iterable[pd.DataFrame]],
     load: Callable[[], tuple[Language, LemmaBackoff | None]],
     cache: SourceCache,
     *,
@@ -310,71 +315,123 @@ def analyse_sources(
     n_process: int = 1,
     batch_turns: int = 5000,
     rows_per_chunk: int = 200_000,
+    in_worker: bool = False,
 ) -> Iterator[tuple[pa.Table, pa.Table]]:
-    """Like `analyse` over `turn_ranges` (tables of whole sources, in order: the stage reads one
-    range of sources at a time and never holds the corpus's turns), but a source whose turns
-    have a `cache` entry is not analysed again, and the pipeline and lemma back-off are loaded
-    (`load`) only when some source is not.
+    """Like `analyse` over the tables `turn_ranges()` returns (tables of whole sources, in order:
+    the stage reads one range of sources at a time and never holds the corpus's turns), but a
+    source whose turns have a `cache` entry is not analysed again, and the pipeline and lemma
+    back-off are loaded (`load`) only when some source is not.
 
     Entries and chunks are Arrow tables, as `write_tables` writes them: a reused source never
     passes through pandas (unpickling and concatenating a thousand pandas tables cost a second).
 
-    The sources of a range without an entry are analysed first, in batches of about
-    `batch_turns` turns, and stored; then the range's tables are yielded in turn order, about
-    `rows_per_chunk` tokens at a time (across ranges), so memory stays flat and the output does
-    not depend on what was reused.
+    The sources without an entry are analysed in batches of about `batch_turns` turns and
+    stored; then every source's tables are yielded in turn order, about `rows_per_chunk` tokens
+    at a time, so memory stays flat and the output does not depend on what was reused. With
+    `in_worker` (where the platform can fork), a forked worker loads the pipeline and analyses
+    the batches: after adding one transcript, it loads while this process reads the other
+    sources' turns and entries, and this process never holds the pipeline. An entry that turns
+    out unreadable is analysed again (its turns read again from `turn_ranges()`).
     """
-    pipeline = functools.cache(load)  # at the first source to analyse, if any
-
-    def analysed(batch: list[tuple[str, pd.DataFrame, str]]) -> None:
-        """Analyse a batch of (source, turns, key) and store each source's entry."""
-        nlp, backoff = pipeline()
-        frame = pd.concat([rows for _, rows, _ in batch], ignore_index=True)
-        chunks = analyse(frame, nlp, backoff=backoff, batch_size=batch_size, n_process=n_process,
-                         chunk_turns=len(frame) + 1)
-        tokens, sentences = (pd.concat(parts, ignore_index=True) for parts in zip(*chunks))
-        by_source = [dict(arrow_groups(t, "source")) for t in (tokens, sentences)]
-        no_rows = _no_rows()
-        for source, _, key in batch:
-            entry = tuple(
-                found.get(source, none) for found, none in zip(by_source, no_rows, strict=True)
-            )
-            cache.put(key, entry)
-        progress.update(len(batch))
-
-    buffered: list[tuple[pa.Table, pa.Table]] = []
-    buffered_rows = sources = 0
+    _ANALYSING.update(load=functools.cache(load), batch_size=batch_size, n_process=n_process)
+    forked = in_worker and can_fork()
+    keys: list[tuple[str, str]] = []  # (source, key) of every source, in turn order
+    pending: list[tuple[str, pd.DataFrame, str]] = []
+    in_flight: deque[tuple[list[str], Future]] = deque()
+    being_analysed: set[str] = set()  # keys of the batches in flight
     progress = tqdm(desc="nlp", unit="file", disable=None, mininterval=2)
-    for turns in turn_ranges:
-        groups = digested_groups(turns, Turns.source, [Turns.turn, Turns.text])
-        keyed = [(source, rows, cache.key(source, digest)) for source, rows, digest in groups]
-        batch: list[tuple[str, pd.DataFrame, str]] = []
-        batch_rows = 0
-        for source, rows, key in keyed:
-            if cache.has(key):
-                continue
-            batch.append((source, rows, key))
-            batch_rows += len(rows)
-            if batch_rows >= batch_turns:
-                analysed(batch)
-                batch, batch_rows = [], 0
-        if batch:
-            analysed(batch)
 
-        for source, rows, key in keyed:
+    def keep(batch_keys: list[str], entries: list[tuple[pa.Table, pa.Table]]) -> None:
+        for key, entry in zip(batch_keys, entries, strict=True):
+            cache.put(key, entry)
+            being_analysed.discard(key)
+        progress.update(len(batch_keys))
+
+    def keep_oldest() -> None:
+        batch_keys, future = in_flight.popleft()
+        keep(batch_keys, future.result())
+
+    with contextlib.ExitStack() as stack:
+        worker: list[ProcessPoolExecutor] = []  # started at the first source to analyse
+
+        def flush() -> None:
+            sources = [source for source, _, _ in pending]
+            batch_keys = [key for _, _, key in pending]
+            frame = pd.concat([rows for _, rows, _ in pending], ignore_index=True)
+            pending.clear()
+            if not forked:
+                keep(batch_keys, _entries(sources, frame))
+                return
+            if not worker:
+                worker.append(stack.enter_context(loading_worker(_ANALYSING["load"])))
+            in_flight.append((batch_keys, worker[0].submit(_entries, sources, frame)))
+            being_analysed.update(batch_keys)
+            while len(in_flight) > 2:
+                keep_oldest()
+
+        for turns in turn_ranges():
+            for source, rows, digest in digested_groups(
+                turns, Turns.source, [Turns.turn, Turns.text]
+            ):
+                key = cache.key(source, digest)
+                keys.append((source, key))
+                if cache.has(key):
+                    continue
+                pending.append((source, rows, key))
+                # an idle worker gets work at once: after adding one transcript it loads and
+                # analyses while the other sources are still being read
+                if (forked and not in_flight) or sum(len(r) for _, r, _ in pending) >= batch_turns:
+                    flush()
+        if pending:
+            flush()
+
+        buffered: list[tuple[pa.Table, pa.Table]] = []
+        buffered_rows = 0
+        for source, key in keys:
+            while key in being_analysed:
+                keep_oldest()
             entry = cache.get(key)
             if entry is None:  # an entry that could not be read back: analyse it again
-                analysed([(source, rows, key)])
+                pending.append((source, _turns_of(source, turn_ranges()), key))
+                flush()
+                while key in being_analysed:
+                    keep_oldest()
                 entry = cache.get(key)
             buffered.append(entry)
             buffered_rows += entry[0].num_rows
             if buffered_rows >= rows_per_chunk:
                 yield _concat(buffered)
                 buffered, buffered_rows = [], 0
-        sources += len(keyed)
     progress.close()
-    if buffered or not sources:
+    if buffered or not keys:
         yield _concat(buffered)
+
+
+# The pipeline and settings batches are analysed with (`analyse_sources`; a forked worker has its
+# own copy and loads the pipeline there).
+_ANALYSING: dict[str, Any] = {}
+
+
+def _entries(sources: list[str], turns: pd.DataFrame) -> list[tuple[pa.Table, pa.Table]]:
+    """The (tokens, sentences) entry of each of `sources`, whose turns `turns` holds."""
+    nlp, backoff = _ANALYSING["load"]()
+    chunks = analyse(turns, nlp, backoff=backoff, batch_size=_ANALYSING["batch_size"],
+                     n_process=_ANALYSING["n_process"], chunk_turns=len(turns) + 1)
+    tokens, sentences = (pd.concat(parts, ignore_index=True) for parts in zip(*chunks))
+    by_source = [dict(arrow_groups(t, "source")) for t in (tokens, sentences)]
+    no_rows = _no_rows()
+    return [
+        tuple(found.get(source, none) for found, none in zip(by_source, no_rows, strict=True))
+        for source in sources
+    ]
+
+
+def _turns_of(source: str, turn_ranges: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    for turns in turn_ranges:
+        rows = turns[turns[Turns.source] == source]
+        if len(rows):
+            return rows
+    raise LookupError(f"no turns of {source}")
 
 
 def _concat(entries: list[tuple[pa.Table, pa.Table]]) -> tuple[pa.Table, pa.Table]:
@@ -395,10 +452,21 @@ def lemma_backoff(nlp: Language) -> LemmaBackoff:
     return LemmaBackoff(lookups)
 
 
+PIPELINE_INFO = "pipeline info"  # the cache entry that says which pipeline the salt stands for
+
+
+def remember_pipeline_info(cache: SourceCache, info: NlpInfo) -> None:
+    """Keep `info` as the cache's `PIPELINE_INFO` entry, where the pipeline was loaded (in a
+    forked worker: this process then finds it there without loading the pipeline)."""
+    key = cache.key(PIPELINE_INFO)
+    if not cache.has(key):
+        cache.put(key, asdict(info))
+
+
 def pipeline_info(cache: SourceCache, load: Callable[[], NlpInfo]) -> NlpInfo:
     """Which pipeline the cache's salt stands for (the salt holds the model and its version):
     kept as an entry of its own, so a run that analyses nothing need not load the pipeline."""
-    key = cache.key("pipeline info")
+    key = cache.key(PIPELINE_INFO)
     found = cache.get(key)
     if found is None:  # a plain dict: a class pickled by `python -m pipeline.nlp` is __main__'s
         found = asdict(load())
@@ -421,15 +489,17 @@ def main() -> None:
         # the pipeline and its lookup tables live as long as the process: frozen, the garbage
         # collector stops walking their objects again and again
         gc.freeze()
+        remember_pipeline_info(cache, info)
         log.info("spaCy pipeline loaded")
         return nlp, info, backoff
 
     chunks = analyse_sources(
-        map(Turns.validate, io.read_by_source(p.turns)),
+        lambda: map(Turns.validate, io.read_by_source(p.turns)),
         lambda: (loaded()[0], loaded()[2]),
         cache,
         batch_size=cfg.batch_size,
         n_process=cfg.n_process,
+        in_worker=True,
     )
     n_tokens, n_sents = write_tables(chunks, p.tokens, p.sentences)
     info = pipeline_info(cache, lambda: loaded()[1])

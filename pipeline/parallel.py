@@ -1,5 +1,5 @@
-"""Forked processes: a pool of workers that share what the parent has loaded, and a child that
-loads something slow while the parent goes on."""
+"""Forked processes: a pool of workers that share what the parent has loaded, and a worker or a
+child that loads something slow while the parent goes on."""
 
 from __future__ import annotations
 
@@ -31,6 +31,20 @@ def fork_pool(n_process: int) -> Iterator[ProcessPoolExecutor | None]:
     gc.freeze()
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=n_process, mp_context=context) as pool:
+        yield pool
+
+
+@contextmanager
+def loading_worker(load: Callable[[], Any]) -> Iterator[ProcessPoolExecutor | None]:
+    """One forked worker that calls `load` before its first task: something slow to load loads
+    there while this process goes on, and this process never holds it. None (load and work in
+    this process) where the platform cannot fork."""
+    if not can_fork():
+        yield None
+        return
+    gc.freeze()  # as in `fork_pool`
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=load) as pool:
         yield pool
 
 

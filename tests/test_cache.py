@@ -4,6 +4,7 @@ result with and without it while redoing only what changed."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import pickle
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from pipeline import cache, ingest, nlp, tag
 from pipeline.cache import SourceCache
 from pipeline.codebook import load_codebook
 from pipeline.lemmas import LemmaBackoff
+from pipeline.parallel import can_fork
 from pipeline.params import IngestParams, TagParams, TrainParams, read_params, section
 from pipeline.schemas import Turns
 from pipeline.train import fit_and_evaluate, make_tagger
@@ -274,7 +276,7 @@ def test_nlp_with_cache_equals_without_and_redoes_only_changes(tmp_path, fallbac
             ranges = [rows for _, rows in cache.contiguous_groups(frame, Turns.source)]
         else:
             ranges = [frame]
-        chunks = list(nlp.analyse_sources(ranges, load, store, rows_per_chunk=4))
+        chunks = list(nlp.analyse_sources(lambda: ranges, load, store, rows_per_chunk=4))
         tables = [pd.concat([part.to_pandas() for part in parts], ignore_index=True)
                   for parts in zip(*chunks, strict=True)]
         return tables, store
@@ -290,6 +292,50 @@ def test_nlp_with_cache_equals_without_and_redoes_only_changes(tmp_path, fallbac
     edited.loc[0, Turns.text] = "Wij en zij."
     _, third = run(edited)
     assert len(third.stored) == 1 and len(loads) == 2
+
+
+@pytest.mark.skipif(not can_fork(), reason="the pipeline loads in a worker only where it can fork")
+def test_nlp_in_a_worker_equals_here_never_loads_here_and_redoes_an_unreadable_entry(
+    tmp_path, fallback_nlp
+):
+    pipe, _ = fallback_nlp
+    turns = pd.concat(
+        [
+            make_turns(["Wij willen dat zij luisteren.", "Ja [gelach]."], source="a.txt"),
+            make_turns(["Ik ben [PERSOON-1] van de buurt."], source="b.txt"),
+            make_turns(["", "Nou."], source="c.txt"),
+        ],
+        ignore_index=True,
+    )
+    ranges = [rows for _, rows in cache.contiguous_groups(turns, Turns.source)]
+    loaded_in = tmp_path / "loaded-in"
+
+    def load():
+        loaded_in.write_text(str(os.getpid()))
+        return pipe, LemmaBackoff()
+
+    def run(folder, in_worker):
+        store = SourceCache(tmp_path / folder, "salt")
+        chunks = nlp.analyse_sources(
+            lambda: ranges, load, store, batch_turns=2, rows_per_chunk=4, in_worker=in_worker
+        )
+        tables = [pd.concat([part.to_pandas() for part in parts], ignore_index=True)
+                  for parts in zip(*chunks, strict=True)]
+        return tables, store
+
+    here, _ = run("here", in_worker=False)
+    there, store = run("worker", in_worker=True)
+    assert int(loaded_in.read_text()) != os.getpid()
+    assert len(store.stored) == 3
+    for here_frame, there_frame in zip(here, there, strict=True):
+        pd.testing.assert_frame_equal(there_frame, here_frame)
+
+    loaded_in.unlink()
+    next((tmp_path / "worker").rglob("*.pkl")).write_bytes(b"cut off")
+    again, store = run("worker", in_worker=True)
+    assert len(store.stored) == 1 and int(loaded_in.read_text()) != os.getpid()
+    for here_frame, again_frame in zip(here, again, strict=True):
+        pd.testing.assert_frame_equal(again_frame, here_frame)
 
 
 # --------------------------------------------------------------------------- tag and train
@@ -505,6 +551,14 @@ def test_nlp_pipeline_info_is_kept_so_a_cached_run_need_not_load_the_pipeline(
     assert len(loads) == 2
 
 
+def test_nlp_pipeline_info_remembered_where_it_loaded_is_found_without_loading(
+    tmp_path, fallback_nlp
+):
+    _, info = fallback_nlp
+    nlp.remember_pipeline_info(SourceCache(tmp_path, "salt"), info)  # as a worker does
+    assert nlp.pipeline_info(SourceCache(tmp_path, "salt"), lambda: pytest.fail("loaded")) == info
+
+
 def test_nlp_entries_hold_only_their_own_rows(tmp_path, fallback_nlp):
     """An entry is one source's slice of a batch: pickled as a slice, it carried the batch."""
     pipe, _ = fallback_nlp
@@ -512,7 +566,7 @@ def test_nlp_entries_hold_only_their_own_rows(tmp_path, fallback_nlp):
     turns = pd.concat([make_turns(texts, source=f"{k}.txt") for k in range(20)],
                       ignore_index=True)
     store = SourceCache(tmp_path, "salt")
-    chunks = list(nlp.analyse_sources([turns], lambda: (pipe, LemmaBackoff()), store))
+    chunks = list(nlp.analyse_sources(lambda: [turns], lambda: (pipe, LemmaBackoff()), store))
     whole = sum(len(pickle.dumps(table)) for chunk in chunks for table in chunk)
     sizes = [p.stat().st_size for p in tmp_path.rglob("*.pkl")]
     assert len(sizes) == 20 and max(sizes) < whole / 10

@@ -1,6 +1,6 @@
 """The forked pool: work in this process for one process; the parent's heap frozen when forking.
-The forked child: prepares while the parent works, streams its job's results, ends with its
-workers."""
+The loading worker: loads in its own process before its first task. The forked child: prepares
+while the parent works, streams its job's results, ends with its workers."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.parallel import ForkedChild, can_fork, fork_pool
+from pipeline import parallel
+from pipeline.parallel import ForkedChild, can_fork, fork_pool, loading_worker
 
 needs_fork = pytest.mark.skipif(not can_fork(), reason="this platform cannot fork")
 PREPARED: dict[str, object] = {}
@@ -23,6 +24,26 @@ def _square(x: int) -> int:
 
 def test_one_process_means_no_pool():
     with fork_pool(1) as pool:
+        assert pool is None
+
+
+@needs_fork
+def test_the_loading_worker_loads_in_its_own_process_before_its_first_task(tmp_path):
+    loaded_in = tmp_path / "loaded-in"
+
+    def load() -> None:
+        loaded_in.write_text(str(os.getpid()))
+
+    with loading_worker(load) as pool:
+        # the task reads what the load wrote: it fails if the load had not run before it
+        worker = int(pool.submit(Path.read_text, loaded_in).result())
+        assert worker == pool.submit(os.getpid).result() != os.getpid()
+        assert int(pool.submit(Path.read_text, loaded_in).result()) == worker  # loaded once
+
+
+def test_without_fork_there_is_no_loading_worker(monkeypatch):
+    monkeypatch.setattr(parallel, "can_fork", lambda: False)
+    with loading_worker(lambda: pytest.fail("loaded")) as pool:
         assert pool is None
 
 
