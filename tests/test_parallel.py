@@ -32,13 +32,15 @@ def test_the_loading_worker_loads_in_its_own_process_before_its_first_task(tmp_p
     loaded_in = tmp_path / "loaded-in"
 
     def load() -> None:
-        loaded_in.write_text(str(os.getpid()))
+        with loaded_in.open("a") as out:
+            out.write(f"{os.getpid()}\n")
 
     with loading_worker(load) as pool:
         # the task reads what the load wrote: it fails if the load had not run before it
-        worker = int(pool.submit(Path.read_text, loaded_in).result())
-        assert worker == pool.submit(os.getpid).result() != os.getpid()
-        assert int(pool.submit(Path.read_text, loaded_in).result()) == worker  # loaded once
+        first = pool.submit(Path.read_text, loaded_in).result()
+        worker = pool.submit(os.getpid).result()
+        assert first.split() == [str(worker)] and worker != os.getpid()
+        assert pool.submit(Path.read_text, loaded_in).result().split() == [str(worker)]  # once
 
 
 def test_without_fork_there_is_no_loading_worker(monkeypatch):
